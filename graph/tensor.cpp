@@ -157,7 +157,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 }
 
 Tensor& Tensor::fill_(double value) {
-  ABBE_CHECK(is_contiguous(), "fill_ needs a contiguous tensor, got strides ", strides());
+  if (!is_contiguous()) return copy_(full(shape(), value, dtype(), device()));
   dispatch_float(dtype(), [&](auto tag) {
     using scalar_t = decltype(tag);
     kernels::cpu::fill<scalar_t>(numel(), static_cast<scalar_t>(value), data<scalar_t>());

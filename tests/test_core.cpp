@@ -27,7 +27,8 @@ TEST(Tensor, ViewsShareStorage) {
   Tensor tr = raw::permute(t, {1, 0});
   EXPECT_FALSE(tr.is_contiguous());
   EXPECT_EQ(tr.contiguous().to_vector<float>(), (std::vector<float>{0, 3, 1, 4, 2, 5}));
-  raw::narrow(t, 1, 1, 1).fill_(9);  // narrow of a row-major matrix is not contiguous
+  raw::narrow(t, 1, 1, 1).fill_(9);  // a strided view: writes through to t
+  EXPECT_EQ(t.to_vector<float>(), (std::vector<float>{0, 9, 2, 3, 9, 5}));
 }
 
 TEST(Tensor, ReshapeInfersAndChecks) {

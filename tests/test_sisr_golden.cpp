@@ -51,12 +51,14 @@ TEST_P(SisrGolden, ForwardAndGradientsMatchPyTorch) {
   }
 }
 
+std::string config_name(const ::testing::TestParamInfo<std::tuple<GoldenConfig, DType>>& p) {
+  return std::get<0>(p.param).name + (std::get<1>(p.param) == DType::f32 ? "_f32" : "_f64");
+}
+
 INSTANTIATE_TEST_SUITE_P(Configs, SisrGolden,
-                         ::testing::Combine(::testing::ValuesIn(kConfigs), ::testing::Values(DType::f32, DType::f64)),
-                         [](const auto& info) {
-                           return std::get<0>(info.param).name +
-                                  (std::get<1>(info.param) == DType::f32 ? "_f32" : "_f64");
-                         });
+                         ::testing::Combine(::testing::ValuesIn(kConfigs),
+                                            ::testing::Values(DType::f32, DType::f64)),
+                         config_name);
 
 TEST(SisrNet, ParameterCountFormula) {
   // feat_extract (1->c + n_e blocks) + reconstruction (c->c + n_r blocks) + upsampler + conv_hr + conv_last
