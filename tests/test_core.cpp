@@ -1,5 +1,5 @@
 // Tensor, views, allocator, RNG and the autograd engine.
-#include <thread>
+#include <omp.h>
 
 #include "graph/allocator.h"
 #include "graph/views.h"
@@ -55,6 +55,16 @@ TEST(Rng, ReproducibleAndIndependentOfThreads) {
   EXPECT_EQ(a.to_vector<float>(), b.to_vector<float>());
   Tensor c = Tensor::rand({10000}, g1);
   EXPECT_NE(a.to_vector<float>(), c.to_vector<float>());
+  // The same seed on 1 and 2 threads (rand and dropout run OpenMP loops above 64k elements).
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  Generator g3(42), g4(42);
+  const auto one = Tensor::rand({300000}, g3).to_vector<float>();
+  const auto drop1 = dropout(Tensor::ones({300000}), 0.5, true, g3).to_vector<float>();
+  omp_set_num_threads(2);
+  EXPECT_EQ(one, Tensor::rand({300000}, g4).to_vector<float>());
+  EXPECT_EQ(drop1, dropout(Tensor::ones({300000}), 0.5, true, g4).to_vector<float>());
+  omp_set_num_threads(threads);
   // Mean and variance of U(0,1) and N(0,1) draws.
   Generator g(7);
   const auto u = Tensor::rand({200000}, g).to_vector<float>();
