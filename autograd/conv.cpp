@@ -71,8 +71,9 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
   common_device(Op::conv_transpose2d, {&x, &w, &b});
   ABBE_CHECK(o.stride_h > 0 && o.stride_w > 0 && o.dil_h > 0 && o.dil_w > 0 && o.pad_h >= 0 &&
                  o.pad_w >= 0, "conv_transpose2d: stride and dilation must be positive, padding non-negative");
-  ABBE_CHECK(o.out_pad_h < std::max(o.stride_h, o.dil_h) && o.out_pad_w < std::max(o.stride_w, o.dil_w),
-             "conv_transpose2d: output_padding must be smaller than stride or dilation");
+  ABBE_CHECK(o.out_pad_h >= 0 && o.out_pad_w >= 0 && o.out_pad_h < o.stride_h && o.out_pad_w < o.stride_w,
+             "conv_transpose2d: output_padding (", o.out_pad_h, ", ", o.out_pad_w,
+             ") must be non-negative and smaller than the stride (", o.stride_h, ", ", o.stride_w, ")");
   check_conv_args("conv_transpose2d", x, w, b, w.dim() == 4 ? w.size(0) : 0, o.groups);
   k::ConvTranspose2dShape s{x.size(0), x.size(1), x.size(2), x.size(3), w.size(1) * o.groups,
                             w.size(2), w.size(3), o.stride_h, o.stride_w, o.pad_h, o.pad_w,

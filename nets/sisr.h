@@ -1,5 +1,5 @@
 #pragma once
-// The SISR counterpart of DPA-TISR (docs/nets/sisr.md; seed 000 Methods: "excluding all DPA
+// The SISR counterpart of DPA-TISR (this header is its spec; seed 000 Methods: "excluding all DPA
 // blocks while keeping ... the feature extraction module and reconstruction module identical"):
 //
 //   x (N,1,H,W) -> feat_extract = ResBlocksWithInputConv(1, c, n_extract)

@@ -1,7 +1,6 @@
 // train/: optimisers against torch.optim, learning-rate schedules against hand-computed values,
 // and checkpoints (round trip, resume reproduces the run bit for bit, clear errors, atomic save).
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <cmath>
 #include <cstring>
@@ -322,20 +321,6 @@ struct Toy {
   }
 };
 
-// Runs the enclosing scope on one OpenMP thread. The conv weight gradient currently sums
-// per-thread partials over a dynamic schedule (kernels/cpu/conv.cpp, conv2d_backward_weight), so
-// with 2+ threads two identical backward passes can differ in the last bit; that would make a
-// bitwise resume comparison flaky for reasons unrelated to checkpoints.
-// TODO: drop this once conv2d_backward_weight is deterministic.
-class OneThread {
- public:
-  OneThread() : prev_(omp_get_max_threads()) { omp_set_num_threads(1); }
-  ~OneThread() { omp_set_num_threads(prev_); }
-
- private:
-  int prev_;
-};
-
 void expect_same_params(const Module& a, const Module& b) {
   auto pa = a.state_dict(), pb = b.state_dict();
   ASSERT_EQ(pa.size(), pb.size());
@@ -346,7 +331,6 @@ void expect_same_params(const Module& a, const Module& b) {
 }
 
 TEST(Checkpoint, ResumeReproducesTheRun) {
-  OneThread one_thread;
   TempDir dir;
   const std::string path = dir.file("run.safetensors");
   Toy toy;
@@ -392,7 +376,6 @@ TEST(Checkpoint, ResumeReproducesTheRun) {
 }
 
 TEST(Checkpoint, SGDRoundTrip) {
-  OneThread one_thread;
   TempDir dir;
   const std::string path = dir.file("sgd.safetensors");
   Toy toy;
