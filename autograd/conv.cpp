@@ -24,6 +24,39 @@ void check_conv_args(const char* op, const Tensor& x, const Tensor& w, const Ten
                ", got ", describe(b));
 }
 
+// The part conv2d and conv_transpose2d share once their shape is known: run the forward
+// kernel, and record a backward that runs backward_data for x and backward_weight for w and b.
+// S is the kernel shape struct; the kernels are passed as generic lambdas over (shape, pointers).
+template <typename S, typename Fwd, typename BwdData, typename BwdWeight>
+Tensor run_conv(const char* name, const S& s, const Tensor& x, const Tensor& w, const Tensor& b,
+                Fwd fwd, BwdData bwd_data, BwdWeight bwd_weight) {
+  Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
+  Tensor y = Tensor::empty({s.N, s.K, s.P(), s.Q()}, x.dtype(), x.device());
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    fwd(s, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : static_cast<T*>(nullptr), y.data<T>());
+  });
+  const bool gx = x.requires_grad(), gw = w.requires_grad() || (b.defined() && b.requires_grad());
+  const bool has_bias = b.defined();
+  Tensor xd = xc.detach(), wd = wc.detach();
+  return autograd::record(name, y, {x, w, b}, [=](const Tensor& g) {
+    Tensor gc = g.contiguous(), dx, dw, db;
+    dispatch_float(xd.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      if (gx) {
+        dx = Tensor::empty(xd.shape(), xd.dtype());
+        bwd_data(s, gc.data<T>(), wd.data<T>(), dx.data<T>());
+      }
+      if (gw) {
+        dw = Tensor::empty(wd.shape(), wd.dtype());
+        if (has_bias) db = Tensor::empty({s.K}, wd.dtype());
+        bwd_weight(s, xd.data<T>(), gc.data<T>(), dw.data<T>(), has_bias ? db.data<T>() : static_cast<T*>(nullptr));
+      }
+    });
+    return std::vector<Tensor>{dx, dw, db};
+  });
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& o) {
@@ -37,33 +70,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
   if (b.defined()) ABBE_CHECK(b.size(0) == s.K, "conv2d: bias has ", b.size(0), " entries, weight ", w.shape());
   ABBE_CHECK(s.P() > 0 && s.Q() > 0, "conv2d: input ", x.shape(), " is smaller than the kernel ",
              w.shape(), " (with padding ", o.pad_h, "x", o.pad_w, ", dilation ", o.dil_h, ")");
-  Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
-  Tensor y = Tensor::empty({s.N, s.K, s.P(), s.Q()}, x.dtype(), x.device());
-  dispatch_float(x.dtype(), [&](auto tag) {
-    using scalar_t = decltype(tag);
-    k::conv2d_forward<scalar_t>(s, xc.data<scalar_t>(), wc.data<scalar_t>(),
-                                bc.defined() ? bc.data<scalar_t>() : nullptr, y.data<scalar_t>());
-  });
-  const bool gx = x.requires_grad(), gw = w.requires_grad() || (b.defined() && b.requires_grad());
-  const bool has_bias = b.defined();
-  Tensor xd = xc.detach(), wd = wc.detach();
-  return autograd::record("conv2d", y, {x, w, b}, [s, xd, wd, gx, gw, has_bias](const Tensor& g) {
-    Tensor gc = g.contiguous(), dx, dw, db;
-    dispatch_float(xd.dtype(), [&](auto tag) {
-    using scalar_t = decltype(tag);
-      if (gx) {
-        dx = Tensor::empty(xd.shape(), xd.dtype());
-        k::conv2d_backward_data<scalar_t>(s, gc.data<scalar_t>(), wd.data<scalar_t>(), dx.data<scalar_t>());
-      }
-      if (gw) {
-        dw = Tensor::empty(wd.shape(), wd.dtype());
-        if (has_bias) db = Tensor::empty({s.K}, wd.dtype());
-        k::conv2d_backward_weight<scalar_t>(s, xd.data<scalar_t>(), gc.data<scalar_t>(),
-                                            dw.data<scalar_t>(), has_bias ? db.data<scalar_t>() : nullptr);
-      }
-    });
-    return std::vector<Tensor>{dx, dw, db};
-  });
+  return run_conv(
+      "conv2d", s, x, w, b,
+      [](const auto& sh, auto* px, auto* pw, auto* pb, auto* py) { k::conv2d_forward(sh, px, pw, pb, py); },
+      [](const auto& sh, auto* pdy, auto* pw, auto* pdx) { k::conv2d_backward_data(sh, pdy, pw, pdx); },
+      [](const auto& sh, auto* px, auto* pdy, auto* pdw, auto* pdb) {
+        k::conv2d_backward_weight(sh, px, pdy, pdw, pdb);
+      });
 }
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
@@ -80,33 +93,15 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
                             o.out_pad_h, o.out_pad_w, o.dil_h, o.dil_w, o.groups};
   if (b.defined()) ABBE_CHECK(b.size(0) == s.K, "conv_transpose2d: bias has ", b.size(0), " entries, weight ", w.shape());
   ABBE_CHECK(s.P() > 0 && s.Q() > 0, "conv_transpose2d: empty output for input ", x.shape());
-  Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
-  Tensor y = Tensor::empty({s.N, s.K, s.P(), s.Q()}, x.dtype(), x.device());
-  dispatch_float(x.dtype(), [&](auto tag) {
-    using scalar_t = decltype(tag);
-    k::conv_transpose2d_forward<scalar_t>(s, xc.data<scalar_t>(), wc.data<scalar_t>(),
-                                          bc.defined() ? bc.data<scalar_t>() : nullptr, y.data<scalar_t>());
-  });
-  const bool gx = x.requires_grad(), gw = w.requires_grad() || (b.defined() && b.requires_grad());
-  const bool has_bias = b.defined();
-  Tensor xd = xc.detach(), wd = wc.detach();
-  return autograd::record("conv_transpose2d", y, {x, w, b}, [s, xd, wd, gx, gw, has_bias](const Tensor& g) {
-    Tensor gc = g.contiguous(), dx, dw, db;
-    dispatch_float(xd.dtype(), [&](auto tag) {
-    using scalar_t = decltype(tag);
-      if (gx) {
-        dx = Tensor::empty(xd.shape(), xd.dtype());
-        k::conv_transpose2d_backward_data<scalar_t>(s, gc.data<scalar_t>(), wd.data<scalar_t>(), dx.data<scalar_t>());
-      }
-      if (gw) {
-        dw = Tensor::empty(wd.shape(), wd.dtype());
-        if (has_bias) db = Tensor::empty({s.K}, wd.dtype());
-        k::conv_transpose2d_backward_weight<scalar_t>(s, xd.data<scalar_t>(), gc.data<scalar_t>(),
-                                                      dw.data<scalar_t>(), has_bias ? db.data<scalar_t>() : nullptr);
-      }
-    });
-    return std::vector<Tensor>{dx, dw, db};
-  });
+  return run_conv(
+      "conv_transpose2d", s, x, w, b,
+      [](const auto& sh, auto* px, auto* pw, auto* pb, auto* py) {
+        k::conv_transpose2d_forward(sh, px, pw, pb, py);
+      },
+      [](const auto& sh, auto* pdy, auto* pw, auto* pdx) { k::conv_transpose2d_backward_data(sh, pdy, pw, pdx); },
+      [](const auto& sh, auto* px, auto* pdy, auto* pdw, auto* pdb) {
+        k::conv_transpose2d_backward_weight(sh, px, pdy, pdw, pdb);
+      });
 }
 
 }  // namespace abbe
