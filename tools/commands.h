@@ -1,0 +1,41 @@
+#pragma once
+// The subcommands of `abbe`. Each takes the arguments after its name and returns the exit code;
+// it throws cli::UsageError (exit 2), cli::HelpRequested (help printed, exit 0) or abbe::Error
+// (exit 1), which main() turns into messages.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/json.h"
+#include "data/simulate.h"
+#include "nets/sisr.h"
+#include "tools/cli.h"
+
+namespace abbe::cli {
+
+using Args = std::vector<std::string>;
+
+int run_simulate(const Args& args);
+int run_train(const Args& args);
+int run_infer(const Args& args);
+int run_demo(const Args& args);
+
+// The parser of each command (main prints its help when asked).
+struct SisrFlags {
+  int scale = 2;
+  int64_t channels = 32;
+  int extract_blocks = 2, recon_blocks = 2;
+};
+
+// A SISR net with weights from `path`. The configuration comes from the file's metadata when it
+// has one (flags given on the command line must then agree with it), else from the flags.
+// `parser` tells which flags were given.
+std::unique_ptr<SISR> load_sisr(const std::string& path, const SisrFlags& flags,
+                                const Parser& parser);
+
+// Writes a JSON document (indented) atomically.
+void write_json_file(const std::string& path, const io::Json& j);
+// The simulation settings as recorded in meta.json / metrics.json.
+io::Json sim_config_json(const data::SimConfig& c, uint64_t seed, int64_t count);
+
+}  // namespace abbe::cli
