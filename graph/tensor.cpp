@@ -62,32 +62,31 @@ static Tensor from_values(const std::vector<T>& values, const Shape& shape) {
 Tensor Tensor::from_vector(const std::vector<float>& v, const Shape& s) { return from_values(v, s); }
 Tensor Tensor::from_vector(const std::vector<double>& v, const Shape& s) { return from_values(v, s); }
 
-Tensor Tensor::rand(const Shape& shape, Generator& gen, double lo, double hi, DType dtype) {
-  Tensor t = empty(shape, dtype);
+// A tensor whose element i is draw(seed, offset + i): counter-based, so thread-count independent.
+template <typename Draw>
+static Tensor random_tensor(const Shape& shape, Generator& gen, DType dtype, Draw draw) {
+  Tensor t = Tensor::empty(shape, dtype);
   const int64_t n = t.numel();
   const uint64_t base = gen.take(n), seed = gen.seed();
   dispatch_float(dtype, [&](auto tag) {
-    using scalar_t = decltype(tag);
-    scalar_t* p = t.data<scalar_t>();
+    using T = decltype(tag);
+    T* p = t.data<T>();
 #pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i)
-      p[i] = static_cast<scalar_t>(lo + (hi - lo) * Philox::uniform_double(seed, base + i));
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(draw(seed, base + i));
   });
   return t;
 }
 
-Tensor Tensor::randn(const Shape& shape, Generator& gen, double mean, double stddev, DType dtype) {
-  Tensor t = empty(shape, dtype);
-  const int64_t n = t.numel();
-  const uint64_t base = gen.take(n), seed = gen.seed();
-  dispatch_float(dtype, [&](auto tag) {
-    using scalar_t = decltype(tag);
-    scalar_t* p = t.data<scalar_t>();
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; ++i)
-      p[i] = static_cast<scalar_t>(mean + stddev * Philox::normal(seed, base + i));
+Tensor Tensor::rand(const Shape& shape, Generator& gen, double lo, double hi, DType dtype) {
+  return random_tensor(shape, gen, dtype, [lo, hi](uint64_t seed, uint64_t c) {
+    return lo + (hi - lo) * Philox::uniform_double(seed, c);
   });
-  return t;
+}
+
+Tensor Tensor::randn(const Shape& shape, Generator& gen, double mean, double stddev, DType dtype) {
+  return random_tensor(shape, gen, dtype, [mean, stddev](uint64_t seed, uint64_t c) {
+    return mean + stddev * Philox::normal(seed, c);
+  });
 }
 
 Generator& default_generator() {
