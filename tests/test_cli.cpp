@@ -1,128 +1,194 @@
-// The abbe command line end to end on tiny data: simulate -> train -> infer, --help, and bad
-// input (each gives a message naming the problem, a non-zero exit and no output file).
+// The `abbe` command line end to end (label e2e), on tiny data: simulate -> train -> infer,
+// --help for every subcommand, and bad input — each must give a message naming the problem, a
+// non-zero exit code and no output file.
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
+#include "data/json.h"
 #include "data/tiff.h"
+#include "graph/views.h"
 #include "nets/sisr.h"
-#include "tests/testing.h"
 #include "train/checkpoint.h"
-#include "train/sisr_trainer.h"
+#include "tests/testing.h"
 
 namespace abbe {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::run_abbe;
 
-// Tiny net and data: 4 pairs 16x16 -> 32x32, 4 channels, 1+1 blocks, a few steps.
-const std::string kNetFlags = " --channels 4 --extract-blocks 1 --recon-blocks 1";
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
+// A simulated set (6 pairs, LR 16 x 16, GT 32 x 32) and a checkpoint trained on it for a few
+// steps, made once for all tests.
 class Cli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
     std::string out;
-    ASSERT_EQ(run_abbe("simulate --out " + dir_->file("sim") + " --count 4 --size 32 --seed 3", &out), 0) << out;
-    ASSERT_EQ(run_abbe("train --lr-stack " + dir_->file("sim/lr.tif") + " --gt-stack " +
-                           dir_->file("sim/gt.tif") + " --out " + dir_->file("w.safetensors") +
-                           " --steps 4 --batch 2 --patch 8 --val-every 2" + kNetFlags, &out), 0)
+    ASSERT_EQ(testing::run_abbe("simulate --out " + data_dir() + " --count 6 --size 32 --seed 1", &out), 0) << out;
+    ASSERT_EQ(testing::run_abbe(train_args(ckpt()) + " --log " + dir_->file("train.jsonl"), &out), 0)
         << out;
+    train_output_ = out;
   }
-  static void TearDownTestSuite() { delete dir_; }
-  static std::string file(const std::string& n) { return dir_->file(n); }
-
-  // Runs a command that must fail: non-zero exit, output mentions `needle`, `must_not_exist` absent.
-  static void expect_failure(const std::string& args, const std::string& needle,
-                             const std::string& must_not_exist = "") {
-    std::string out;
-    const int code = run_abbe(args, &out);
-    EXPECT_NE(code, 0) << args << "\n" << out;
-    EXPECT_NE(out.find(needle), std::string::npos) << "expected '" << needle << "' in:\n" << out;
-    EXPECT_EQ(out.find("terminate"), std::string::npos) << out;  // no uncaught exception
-    if (!must_not_exist.empty()) {
-      EXPECT_FALSE(fs::exists(must_not_exist)) << must_not_exist;
-    }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
   }
-
+  static std::string data_dir() { return dir_->file("data"); }
+  static std::string lr_tif() { return data_dir() + "/lr.tif"; }
+  static std::string gt_tif() { return data_dir() + "/gt.tif"; }
+  static std::string ckpt() { return dir_->file("model.safetensors"); }
+  static std::string train_args(const std::string& out, int steps = 12) {
+    return "train --net sisr --lr-stack " + lr_tif() + " --gt-stack " + gt_tif() + " --out " + out +
+           " --steps " + std::to_string(steps) + " --batch 4 --patch 8 --channels 8 --extract-blocks 1 --recon-blocks 1"
+           " --val-every 4 --checkpoint-every 6 --seed 3";
+  }
   static testing::TempDir* dir_;
+  static std::string train_output_;
 };
 testing::TempDir* Cli::dir_ = nullptr;
+std::string Cli::train_output_;
 
-TEST_F(Cli, SimulateWritesStacksOfTheRightShape) {
-  io::TiffInfo lr_info, gt_info;
-  const Tensor lr = io::read_tiff(file("sim/lr.tif"), &lr_info), gt = io::read_tiff(file("sim/gt.tif"), &gt_info);
-  EXPECT_EQ(lr.shape(), (Shape{4, 16, 16}));
-  EXPECT_EQ(gt.shape(), (Shape{4, 32, 32}));
-  EXPECT_EQ(lr_info.bits, 16);
-  EXPECT_TRUE(gt_info.is_float);
-  EXPECT_TRUE(fs::exists(file("sim/meta.json")));
+TEST_F(Cli, SimulateWritesStacksAndMeta) {
+  const Tensor lr = io::read_tiff(lr_tif()), gt = io::read_tiff(gt_tif());
+  EXPECT_EQ(lr.shape(), (Shape{6, 16, 16}));
+  EXPECT_EQ(gt.shape(), (Shape{6, 32, 32}));
+  const io::TiffInfo info = io::read_tiff_info(lr_tif());
+  EXPECT_EQ(info.bits, 16);
+  EXPECT_FALSE(info.is_float);
+  std::ifstream f(data_dir() + "/meta.json");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const io::Json meta = io::Json::parse(ss.str());
+  EXPECT_EQ(meta.at("count").as_int(), 6);
+  EXPECT_EQ(meta.at("scale").as_int(), 2);
 }
 
-TEST_F(Cli, InferWritesOneSrFramePerInputFrame) {
-  std::string out;
-  ASSERT_EQ(run_abbe("infer --weights " + file("w.safetensors") + " " + file("sim/lr.tif") + " " +
-                         file("sr.tif"), &out), 0) << out;
-  EXPECT_EQ(io::read_tiff(file("sr.tif")).shape(), (Shape{4, 32, 32}));
-}
-
-TEST_F(Cli, RawInferEqualsTheLibraryForward) {
-  std::string out;
-  ASSERT_EQ(run_abbe("infer --raw --weights " + file("w.safetensors") + " " + file("sim/gt.tif") +
-                         " " + file("sr_raw.tif"), &out), 0) << out;
-  const Tensor sr = io::read_tiff(file("sr_raw.tif"));
-  SisrConfig cfg{2, 4, 1, 1, false, 0.0};
-  SISR net(cfg);
-  train::load_weights(file("w.safetensors"), net);
-  const Tensor in = io::read_tiff(file("sim/gt.tif"));
-  for (int64_t i = 0; i < in.size(0); ++i) {
-    const Tensor expect = train::sisr_infer(net, select(in, 0, i).contiguous(), /*normalise=*/false);
-    EXPECT_ALL_CLOSE(select(sr, 0, i).contiguous(), expect, 1e-6, 1e-6);
+TEST_F(Cli, TrainWritesCheckpointsAndLog) {
+  EXPECT_TRUE(fs::exists(ckpt()));
+  EXPECT_TRUE(fs::exists(dir_->file("model.best.safetensors")));
+  EXPECT_TRUE(contains(train_output_, "trained 12 steps")) << train_output_;
+  std::ifstream log(dir_->file("train.jsonl"));
+  std::string line;
+  int steps = 0, validations = 0, lines = 0;
+  while (std::getline(log, line)) {
+    const io::Json e = io::Json::parse(line);  // every line is one JSON object
+    ++lines;
+    if (e.at("event").as_string() == "step") ++steps;
+    if (e.at("event").as_string() == "validation") ++validations;
   }
+  EXPECT_EQ(steps, 12);
+  EXPECT_EQ(validations, 3);
+  EXPECT_GT(lines, 15);
+  SISR net(SisrConfig{.scale = 2, .channels = 8, .n_extract = 1, .n_recon = 1});
+  EXPECT_EQ(train::load_checkpoint(ckpt(), net).step, 12);
 }
 
-TEST_F(Cli, HelpForEveryCommand) {
+TEST_F(Cli, ResumeContinuesTheRun) {
+  const std::string out = dir_->file("resumed.safetensors");
+  std::string msg;
+  ASSERT_EQ(testing::run_abbe(train_args(out, 16) + " --resume " + ckpt(), &msg), 0) << msg;
+  SISR net(SisrConfig{.scale = 2, .channels = 8, .n_extract = 1, .n_recon = 1});
+  EXPECT_EQ(train::load_checkpoint(out, net).step, 16);
+}
+
+TEST_F(Cli, InferWritesTheSrStack) {
+  const std::string out = dir_->file("sr.tif");
+  std::string msg;
+  ASSERT_EQ(testing::run_abbe("infer --net sisr --weights " + ckpt() + " " + lr_tif() + " " + out, &msg), 0)
+      << msg;
+  const Tensor sr = io::read_tiff(out);
+  EXPECT_EQ(sr.shape(), (Shape{6, 32, 32}));
+  EXPECT_TRUE(io::read_tiff_info(out).is_float);
+}
+
+TEST_F(Cli, InferRawEqualsTheLibraryForward) {
+  const std::string out = dir_->file("sr_raw.tif");
+  std::string msg;
+  ASSERT_EQ(testing::run_abbe("infer --raw --weights " + ckpt() + " " + lr_tif() + " " + out, &msg), 0)
+      << msg;
+  SISR net(SisrConfig{.scale = 2, .channels = 8, .n_extract = 1, .n_recon = 1});
+  train::load_weights(ckpt(), net);
+  net.eval();
+  autograd::NoGradGuard no_grad;
+  const Tensor lr = io::read_tiff(lr_tif());
+  const Tensor expected = raw::reshape(net.forward(raw::reshape(lr, {6, 1, 16, 16})), {6, 32, 32});
+  EXPECT_ALL_CLOSE(io::read_tiff(out), expected, 1e-5, 1e-4);
+}
+
+TEST_F(Cli, HelpForEverySubcommand) {
   for (const char* cmd : {"simulate", "train", "infer", "demo"}) {
     std::string out;
-    EXPECT_EQ(run_abbe(std::string(cmd) + " --help", &out), 0) << cmd;
-    EXPECT_NE(out.find("usage: abbe " + std::string(cmd)), std::string::npos) << out;
+    EXPECT_EQ(testing::run_abbe(std::string(cmd) + " --help", &out), 0) << cmd;
+    EXPECT_TRUE(contains(out, std::string("usage: abbe ") + cmd)) << out;
+    EXPECT_TRUE(contains(out, "[default:")) << out;
   }
   std::string out;
-  EXPECT_EQ(run_abbe("--help", &out), 0);
-  EXPECT_NE(run_abbe("frobnicate", &out), 0);
-  EXPECT_NE(out.find("frobnicate"), std::string::npos) << out;
+  EXPECT_EQ(testing::run_abbe("--help", &out), 0);
+  EXPECT_TRUE(contains(out, "simulate") && contains(out, "demo")) << out;
+  EXPECT_EQ(testing::run_abbe("", &out), 2);
+  EXPECT_EQ(testing::run_abbe("frobnicate", &out), 2);
+  EXPECT_TRUE(contains(out, "unknown command 'frobnicate'")) << out;
 }
 
-TEST_F(Cli, BadFlagsAndNumbers) {
-  expect_failure("infer --weigths x.safetensors a.tif b.tif", "--weigths");
-  expect_failure("simulate --out " + file("bad") + " --count many", "--count", file("bad"));
-  expect_failure("train --lr-stack " + file("sim/lr.tif"), "--gt-stack");
+// Runs args, expects exit code `code`, a message containing each of `parts`, and no file at
+// `output`.
+void expect_failure(const std::string& args, int code, const std::vector<std::string>& parts,
+                    const std::string& output) {
+  std::string msg;
+  EXPECT_EQ(testing::run_abbe(args, &msg), code) << args << "\n" << msg;
+  for (const std::string& p : parts) EXPECT_TRUE(contains(msg, p)) << "'" << p << "' not in: " << msg;
+  EXPECT_FALSE(fs::exists(output)) << output << " left behind by: " << args;
+  // No temp file either.
+  for (const auto& e : fs::directory_iterator(fs::path(output).parent_path()))
+    EXPECT_FALSE(contains(e.path().filename().string(), ".tmp")) << e.path();
 }
 
-TEST_F(Cli, MissingInputFile) {
-  expect_failure("infer --weights " + file("w.safetensors") + " " + file("nope.tif") + " " + file("o1.tif"),
-                 "nope.tif", file("o1.tif"));
-  expect_failure("infer --weights " + file("missing.safetensors") + " " + file("sim/lr.tif") + " " +
-                     file("o2.tif"), "missing.safetensors", file("o2.tif"));
-}
+TEST_F(Cli, BadInputsFailCleanly) {
+  testing::TempDir bad;
+  const std::string out = bad.file("out.safetensors"), sr = bad.file("sr.tif");
+  const std::string base = " --lr-stack " + lr_tif() + " --gt-stack " + gt_tif() + " --out " + out;
 
-TEST_F(Cli, MismatchedTrainingPair) {
-  // GT must be scale x LR: pair the LR stack with itself.
-  expect_failure("train --lr-stack " + file("sim/lr.tif") + " --gt-stack " + file("sim/lr.tif") +
-                     " --scale 2 --out " + file("bad.safetensors") + " --steps 1" + kNetFlags,
-                 "lr.tif", file("bad.safetensors"));
-}
-
-TEST_F(Cli, TruncatedWeightsFile) {
-  const auto size = fs::file_size(file("w.safetensors"));
-  fs::copy_file(file("w.safetensors"), file("trunc.safetensors"), fs::copy_options::overwrite_existing);
-  fs::resize_file(file("trunc.safetensors"), size / 2);
-  expect_failure("infer --weights " + file("trunc.safetensors") + " " + file("sim/lr.tif") + " " +
-                     file("o3.tif"), "trunc.safetensors", file("o3.tif"));
-}
-
-TEST_F(Cli, NoTempFilesLeftBehind) {
-  for (const auto& e : fs::recursive_directory_iterator(dir_->path()))
-    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path().string();
+  // Missing file.
+  expect_failure("train --lr-stack " + bad.file("missing.tif") + " --gt-stack " + gt_tif() +
+                     " --out " + out, 1, {"abbe train: error:", "missing.tif"}, out);
+  expect_failure("infer --weights " + ckpt() + " " + bad.file("missing.tif") + " " + sr, 1,
+                 {"missing.tif"}, sr);
+  // GT not scale x LR: the LR stack given as GT too.
+  expect_failure("train --lr-stack " + lr_tif() + " --gt-stack " + lr_tif() + " --out " + out +
+                     " --scale 2", 1, {"GT", "32 x 32"}, out);
+  std::string msg;
+  ASSERT_EQ(testing::run_abbe("simulate --out " + bad.file("d40") + " --count 6 --size 40", &msg), 0) << msg;
+  expect_failure("train --lr-stack " + lr_tif() + " --gt-stack " + bad.file("d40") + "/gt.tif --out " + out,
+                 1, {"not the same integer multiple", "40 x 40", "16 x 16"}, out);
+  // Bad flag, missing value, bad number.
+  expect_failure("train" + base + " --bogus 3", 2, {"unknown flag '--bogus'"}, out);
+  expect_failure("train" + base + " --steps", 2, {"--steps needs a value"}, out);
+  expect_failure("train" + base + " --steps 12x", 2, {"--steps", "'12x'"}, out);
+  expect_failure("train" + base + " --lr nan", 2, {"--lr", "'nan'"}, out);
+  expect_failure("simulate --out " + bad.file("s") + " --count -3", 2, {"--count"}, bad.file("s"));
+  // A truncated weights file.
+  const std::string trunc = bad.file("trunc.safetensors");
+  fs::copy_file(ckpt(), trunc);
+  fs::resize_file(trunc, fs::file_size(trunc) / 2);
+  expect_failure("infer --weights " + trunc + " " + lr_tif() + " " + sr, 1, {"trunc.safetensors"}, sr);
+  // Weights that disagree with a size flag.
+  expect_failure("infer --weights " + ckpt() + " --channels 16 " + lr_tif() + " " + sr, 1,
+                 {"--channels 16", "channels 8"}, sr);
+  // A NaN in the input stack.
+  const std::string nan_tif = bad.file("nan.tif");
+  Tensor lr = io::read_tiff(lr_tif());
+  lr.data<float>()[5] = NAN;
+  io::write_tiff(nan_tif, lr, io::TiffFormat::float32);
+  expect_failure("train --lr-stack " + nan_tif + " --gt-stack " + gt_tif() + " --out " + out, 1,
+                 {"nan.tif", "non-finite"}, out);
+  fs::remove(nan_tif);
+  // A simulate that fails leaves no directory behind.
+  expect_failure("simulate --out " + bad.file("s2") + " --size 33", 1, {"multiple of the scale"},
+                 bad.file("s2"));
 }
 
 }  // namespace

@@ -49,7 +49,11 @@ void Progress::clear_line() {
 }
 
 void Progress::update(int64_t done, int64_t total, double per_s, const std::string& text) {
-  const std::string rate = per_s > 0 ? fixed(per_s, per_s < 10 ? 2 : 1) + " " + unit_ + "/s" : "";
+  // "loss 0.0213  lr 1e-3  12.3 it/s  ETA 0:45", skipping empty parts.
+  std::string tail;
+  for (const std::string& part : {text, per_s > 0 ? fixed(per_s, per_s < 10 ? 2 : 1) + " " + unit_ + "/s" : std::string(),
+                                  eta_text(done, total, per_s)})
+    if (!part.empty()) tail += "  " + part;
   if (terminal_) {
     if (done < total && since(last_draw_) < 0.1) return;
     last_draw_ = Clock::now();
@@ -57,9 +61,8 @@ void Progress::update(int64_t done, int64_t total, double per_s, const std::stri
     std::string bar(size_t(filled), '#');
     bar.resize(kBarWidth, '.');
     clear_line();
-    std::fprintf(stderr, "%s [%s] %lld/%lld %s  %s  %s", label_.c_str(), bar.c_str(),
-                 (long long)done, (long long)total, text.c_str(), rate.c_str(),
-                 eta_text(done, total, per_s).c_str());
+    std::fprintf(stderr, "%s [%s] %lld/%lld%s", label_.c_str(), bar.c_str(), (long long)done,
+                 (long long)total, tail.c_str());
     std::fflush(stderr);
     drawn_ = true;
     return;
@@ -70,8 +73,8 @@ void Progress::update(int64_t done, int64_t total, double per_s, const std::stri
   if (decile == last_decile_ && done < total && since(last_line_) < 30) return;
   last_decile_ = decile, last_done_ = done;
   last_line_ = Clock::now();
-  std::fprintf(stderr, "%s %lld/%lld %s  %s  %s\n", label_.c_str(), (long long)done,
-               (long long)total, text.c_str(), rate.c_str(), eta_text(done, total, per_s).c_str());
+  std::fprintf(stderr, "%s %lld/%lld%s\n", label_.c_str(), (long long)done, (long long)total,
+               tail.c_str());
   std::fflush(stderr);
 }
 

@@ -228,7 +228,8 @@ TrainResult SisrTrainer::run(const TrainCallbacks& cb) {
   TrainResult result;
   const int64_t start = step_;
   const bool budget = opt_.time_budget_s > 0;
-  const int64_t calibrate_at = start + std::min<int64_t>(10, std::max<int64_t>(1, (total_ - start) / 20));
+  int64_t check_step = start;  // time-budget bookkeeping: the last speed check
+  double check_time = 0, next_check = 0;
   auto last_report = t0;
   int64_t last_report_step = start;
   double rate = 0;
@@ -282,15 +283,20 @@ TrainResult SisrTrainer::run(const TrainCallbacks& cb) {
 
     const double elapsed = seconds_since(t0);
     if (t - start >= 1) rate = double(t - start) / std::max(elapsed, 1e-9);
-    if (budget && t == calibrate_at) {
-      // Fit the rest of the run into the budget at the speed measured so far, keeping 5% for
-      // validation and checkpoints; the schedule is rebuilt for the new length.
-      const double left = 0.95 * opt_.time_budget_s - elapsed;
-      const int64_t fit = t + std::max<int64_t>(0, static_cast<int64_t>(left * rate));
-      if (fit < total_) {
-        total_ = std::max(fit, t);
-        schedule_ = make_schedule(opt_.schedule, opt_.lr, total_);
-      }
+    if (budget && (t == start + 1 || elapsed >= next_check)) {
+      // Fit the rest of the run into the budget at the speed since the last check (validation
+      // and checkpoints included), keeping 3% in reserve; the schedule is rebuilt for the new
+      // length, so the lr still anneals to its end when the machine slows down. Checked after
+      // the first step (a guess, so the progress shows a sensible total at once; doubled, since
+      // the first step is the slowest and the run must not end before the next check) and at
+      // every tenth of the budget; never beyond options.steps.
+      const double recent =
+          t == start + 1 ? 2 * rate : double(t - check_step) / std::max(elapsed - check_time, 1e-9);
+      const double left = 0.97 * opt_.time_budget_s - elapsed;
+      const int64_t fit = t + std::max<int64_t>(0, static_cast<int64_t>(left * recent));
+      total_ = std::clamp(fit, t, opt_.steps);
+      schedule_ = make_schedule(opt_.schedule, opt_.lr, total_);
+      check_step = t, check_time = elapsed, next_check = elapsed + 0.1 * opt_.time_budget_s;
     }
     if (cb.on_step) {
       const double window = seconds_since(last_report);
