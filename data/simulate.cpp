@@ -16,11 +16,10 @@ void require(bool ok, const Args&... args) {
   if (!ok) throw Error(detail::concat(args...));
 }
 
-
 constexpr double kPi = 3.14159265358979323846;
-constexpr double kLineSigma = 0.8;     // filament cross-section, HR px
-constexpr double kStep = 0.5;          // filament sampling step along its arc, HR px
-constexpr int kIndexShift = 40;        // image i draws from counters [i << 40, (i + 1) << 40)
+constexpr double kLineSigma = 0.8;  // filament cross-section, HR px
+constexpr double kStep = 0.5;       // filament sampling step along its arc, HR px
+constexpr int kIndexShift = 40;     // image i draws from counters [i << 40, (i + 1) << 40)
 
 // Row-major (H,W) image of doubles.
 struct Plane {
@@ -58,7 +57,8 @@ Plane blur(const Plane& in, double sigma) {
   const int64_t r = std::max<int64_t>(1, int64_t(std::ceil(4 * sigma)));
   std::vector<double> k(2 * r + 1);
   double ksum = 0;
-  for (int64_t i = -r; i <= r; ++i) ksum += k[i + r] = std::exp(-0.5 * double(i * i) / (sigma * sigma));
+  for (int64_t i = -r; i <= r; ++i)
+    ksum += k[i + r] = std::exp(-0.5 * double(i * i) / (sigma * sigma));
   for (double& x : k) x /= ksum;
   Plane tmp(in.h, in.w), out(in.h, in.w);
   for (int64_t y = 0; y < in.h; ++y)
@@ -115,20 +115,20 @@ void render_filament(Plane& gt, Generator& gen) {
 void validate(const SimConfig& c) {
   require(c.scale >= 1 && c.scale <= 8, "simulate: scale must be 1..8, got ", c.scale);
   require(c.hr_size >= 4 * c.scale && c.hr_size <= 8192,
-             "simulate: HR size must be in [4 x scale, 8192], got ", c.hr_size);
+          "simulate: HR size must be in [4 x scale, 8192], got ", c.hr_size);
   require(c.hr_size % c.scale == 0, "simulate: HR size ", c.hr_size,
-             " is not a multiple of the scale ", c.scale);
+          " is not a multiple of the scale ", c.scale);
   require(c.filaments >= 0 && c.filaments <= 10000, "simulate: filaments must be 0..10000, got ",
-             c.filaments);
+          c.filaments);
   require(c.blobs >= 0 && c.blobs <= 100000, "simulate: blobs must be 0..100000, got ", c.blobs);
   require(std::isfinite(c.psf_sigma) && c.psf_sigma >= 0 && c.psf_sigma <= 64,
-             "simulate: PSF sigma must be in [0, 64] HR px, got ", c.psf_sigma);
+          "simulate: PSF sigma must be in [0, 64] HR px, got ", c.psf_sigma);
   require(std::isfinite(c.photons) && c.photons > 0 && c.photons <= 60000,
-             "simulate: photons must be in (0, 60000], got ", c.photons);
+          "simulate: photons must be in (0, 60000], got ", c.photons);
   require(std::isfinite(c.background) && c.background >= 0 && c.background <= 60000,
-             "simulate: background must be in [0, 60000], got ", c.background);
+          "simulate: background must be in [0, 60000], got ", c.background);
   require(std::isfinite(c.read_noise) && c.read_noise >= 0 && c.read_noise <= 10000,
-             "simulate: read noise must be in [0, 10000], got ", c.read_noise);
+          "simulate: read noise must be in [0, 10000], got ", c.read_noise);
 }
 
 namespace {

@@ -26,10 +26,10 @@ struct SimConfig {
   int scale = 2;          // f
   int filaments = 8;
   int blobs = 20;
-  double psf_sigma = 2.5;   // wide-field PSF, Gaussian sigma in HR pixels (0: none)
-  double photons = 300;     // expected signal counts where the blurred, binned GT is 1
-  double background = 20;   // expected background counts per camera pixel
-  double read_noise = 2;    // Gaussian read noise, counts (standard deviation)
+  double psf_sigma = 2.5;  // wide-field PSF, Gaussian sigma in HR pixels (0: none)
+  double photons = 300;    // expected signal counts where the blurred, binned GT is 1
+  double background = 20;  // expected background counts per camera pixel
+  double read_noise = 2;   // Gaussian read noise, counts (standard deviation)
 };
 
 // Throws abbe::Error naming the first out-of-range field.

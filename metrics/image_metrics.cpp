@@ -22,8 +22,8 @@ Image to_image(const Tensor& t, const char* fn, const char* arg) {
 }
 
 void check_pair(const Image& x, const Image& y, const char* fn) {
-  ABBE_CHECK(x.h == y.h && x.w == y.w, fn, ": images differ in size, [", x.h, ", ", x.w,
-             "] vs [", y.h, ", ", y.w, "]");
+  ABBE_CHECK(x.h == y.h && x.w == y.w, fn, ": images differ in size, [", x.h, ", ", x.w, "] vs [",
+             y.h, ", ", y.w, "]");
   ABBE_CHECK(x.h > 0 && x.w > 0, fn, ": empty image");
 }
 
@@ -42,7 +42,8 @@ std::vector<double> gaussian_filter(const std::vector<double>& in, int64_t h, in
   const int64_t r = static_cast<int64_t>(truncate * sigma + 0.5);
   std::vector<double> k(2 * r + 1);
   double ksum = 0;
-  for (int64_t i = -r; i <= r; ++i) ksum += k[i + r] = std::exp(-0.5 * double(i * i) / (sigma * sigma));
+  for (int64_t i = -r; i <= r; ++i)
+    ksum += k[i + r] = std::exp(-0.5 * double(i * i) / (sigma * sigma));
   for (double& v : k) v /= ksum;
   std::vector<double> tmp(in.size()), out(in.size());
   for (int64_t y = 0; y < h; ++y)  // along W

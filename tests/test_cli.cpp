@@ -9,8 +9,8 @@
 #include "data/tiff.h"
 #include "graph/views.h"
 #include "nets/sisr.h"
-#include "train/checkpoint.h"
 #include "tests/testing.h"
+#include "train/checkpoint.h"
 
 namespace abbe {
 namespace {
@@ -28,8 +28,12 @@ class Cli : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
     std::string out;
-    ASSERT_EQ(testing::run_abbe("simulate --out " + data_dir() + " --count 6 --size 32 --seed 1", &out), 0) << out;
-    ASSERT_EQ(testing::run_abbe(train_args(ckpt()) + " --log " + dir_->file("train.jsonl"), &out), 0)
+    ASSERT_EQ(
+        testing::run_abbe("simulate --out " + data_dir() + " --count 6 --size 32 --seed 1", &out),
+        0)
+        << out;
+    ASSERT_EQ(testing::run_abbe(train_args(ckpt()) + " --log " + dir_->file("train.jsonl"), &out),
+              0)
         << out;
     train_output_ = out;
   }
@@ -43,7 +47,8 @@ class Cli : public ::testing::Test {
   static std::string ckpt() { return dir_->file("model.safetensors"); }
   static std::string train_args(const std::string& out, int steps = 12) {
     return "train --net sisr --lr-stack " + lr_tif() + " --gt-stack " + gt_tif() + " --out " + out +
-           " --steps " + std::to_string(steps) + " --batch 4 --patch 8 --channels 8 --extract-blocks 1 --recon-blocks 1"
+           " --steps " + std::to_string(steps) +
+           " --batch 4 --patch 8 --channels 8 --extract-blocks 1 --recon-blocks 1"
            " --val-every 4 --checkpoint-every 6 --seed 3";
   }
   static testing::TempDir* dir_;
@@ -98,7 +103,9 @@ TEST_F(Cli, ResumeContinuesTheRun) {
 TEST_F(Cli, InferWritesTheSrStack) {
   const std::string out = dir_->file("sr.tif");
   std::string msg;
-  ASSERT_EQ(testing::run_abbe("infer --net sisr --weights " + ckpt() + " " + lr_tif() + " " + out, &msg), 0)
+  ASSERT_EQ(
+      testing::run_abbe("infer --net sisr --weights " + ckpt() + " " + lr_tif() + " " + out, &msg),
+      0)
       << msg;
   const Tensor sr = io::read_tiff(out);
   EXPECT_EQ(sr.shape(), (Shape{6, 32, 32}));
@@ -108,7 +115,8 @@ TEST_F(Cli, InferWritesTheSrStack) {
 TEST_F(Cli, InferRawEqualsTheLibraryForward) {
   const std::string out = dir_->file("sr_raw.tif");
   std::string msg;
-  ASSERT_EQ(testing::run_abbe("infer --raw --weights " + ckpt() + " " + lr_tif() + " " + out, &msg), 0)
+  ASSERT_EQ(testing::run_abbe("infer --raw --weights " + ckpt() + " " + lr_tif() + " " + out, &msg),
+            0)
       << msg;
   SISR net(SisrConfig{.scale = 2, .channels = 8, .n_extract = 1, .n_recon = 1});
   train::load_weights(ckpt(), net);
@@ -140,7 +148,8 @@ void expect_failure(const std::string& args, int code, const std::vector<std::st
                     const std::string& output) {
   std::string msg;
   EXPECT_EQ(testing::run_abbe(args, &msg), code) << args << "\n" << msg;
-  for (const std::string& p : parts) EXPECT_TRUE(contains(msg, p)) << "'" << p << "' not in: " << msg;
+  for (const std::string& p : parts)
+    EXPECT_TRUE(contains(msg, p)) << "'" << p << "' not in: " << msg;
   EXPECT_FALSE(fs::exists(output)) << output << " left behind by: " << args;
   // No temp file either.
   for (const auto& e : fs::directory_iterator(fs::path(output).parent_path()))
@@ -153,17 +162,22 @@ TEST_F(Cli, BadInputsFailCleanly) {
   const std::string base = " --lr-stack " + lr_tif() + " --gt-stack " + gt_tif() + " --out " + out;
 
   // Missing file.
-  expect_failure("train --lr-stack " + bad.file("missing.tif") + " --gt-stack " + gt_tif() +
-                     " --out " + out, 1, {"abbe train: error:", "missing.tif"}, out);
+  expect_failure(
+      "train --lr-stack " + bad.file("missing.tif") + " --gt-stack " + gt_tif() + " --out " + out,
+      1, {"abbe train: error:", "missing.tif"}, out);
   expect_failure("infer --weights " + ckpt() + " " + bad.file("missing.tif") + " " + sr, 1,
                  {"missing.tif"}, sr);
   // GT not scale x LR: the LR stack given as GT too.
-  expect_failure("train --lr-stack " + lr_tif() + " --gt-stack " + lr_tif() + " --out " + out +
-                     " --scale 2", 1, {"GT", "32 x 32"}, out);
+  expect_failure(
+      "train --lr-stack " + lr_tif() + " --gt-stack " + lr_tif() + " --out " + out + " --scale 2",
+      1, {"GT", "32 x 32"}, out);
   std::string msg;
-  ASSERT_EQ(testing::run_abbe("simulate --out " + bad.file("d40") + " --count 6 --size 40", &msg), 0) << msg;
-  expect_failure("train --lr-stack " + lr_tif() + " --gt-stack " + bad.file("d40") + "/gt.tif --out " + out,
-                 1, {"not the same integer multiple", "40 x 40", "16 x 16"}, out);
+  ASSERT_EQ(testing::run_abbe("simulate --out " + bad.file("d40") + " --count 6 --size 40", &msg),
+            0)
+      << msg;
+  expect_failure(
+      "train --lr-stack " + lr_tif() + " --gt-stack " + bad.file("d40") + "/gt.tif --out " + out, 1,
+      {"not the same integer multiple", "40 x 40", "16 x 16"}, out);
   // Bad flag, missing value, bad number.
   expect_failure("train" + base + " --bogus 3", 2, {"unknown flag '--bogus'"}, out);
   expect_failure("train" + base + " --steps", 2, {"--steps needs a value"}, out);
@@ -174,7 +188,8 @@ TEST_F(Cli, BadInputsFailCleanly) {
   const std::string trunc = bad.file("trunc.safetensors");
   fs::copy_file(ckpt(), trunc);
   fs::resize_file(trunc, fs::file_size(trunc) / 2);
-  expect_failure("infer --weights " + trunc + " " + lr_tif() + " " + sr, 1, {"trunc.safetensors"}, sr);
+  expect_failure("infer --weights " + trunc + " " + lr_tif() + " " + sr, 1, {"trunc.safetensors"},
+                 sr);
   // Weights that disagree with a size flag.
   expect_failure("infer --weights " + ckpt() + " --channels 16 " + lr_tif() + " " + sr, 1,
                  {"--channels 16", "channels 8"}, sr);

@@ -4,6 +4,7 @@
 //     cannot win) — this fails if gradients, the optimiser, the data pairing or the
 //     augmentation are broken;
 //   - resuming from a mid-run checkpoint repeats the uninterrupted run's steps exactly;
+//   - a time budget ends the run in time with the lr annealed;
 //   - a diverging run stops with an error naming the step and leaves the last checkpoint.
 #include <cmath>
 #include <filesystem>
@@ -12,9 +13,9 @@
 #include "data/simulate.h"
 #include "graph/views.h"
 #include "metrics/image_metrics.h"
+#include "tests/testing.h"
 #include "train/checkpoint.h"
 #include "train/sisr_trainer.h"
-#include "tests/testing.h"
 
 namespace abbe {
 namespace {
@@ -29,8 +30,8 @@ data::SimConfig small_sim() {
 
 train::SisrTrainOptions small_options() {
   train::SisrTrainOptions o;
-  o.net = SisrConfig{.scale = 2, .channels = 16, .n_extract = 1, .n_recon = 1, .bayesian = false,
-                     .dropout = 0.0};
+  o.net = SisrConfig{
+      .scale = 2, .channels = 16, .n_extract = 1, .n_recon = 1, .bayesian = false, .dropout = 0.0};
   o.batch = 8;
   o.patch = 24;
   o.lr = 2e-3;
@@ -105,6 +106,31 @@ TEST(SisrTrain, ResumeRepeatsTheUninterruptedRun) {
   // A checkpoint at or past the run's end is refused with a message.
   train::SisrTrainer done(o, set.lr, set.hr);
   EXPECT_THROW(done.resume(o.checkpoint_path), Error);
+}
+
+TEST(SisrTrain, TimeBudgetEndsTheRunWithTheScheduleAnnealed) {
+  const data::SimPair set = data::simulate_stack(small_sim(), 51, 4);
+  train::SisrTrainOptions o = small_options();
+  o.val_count = 1;
+  o.steps = 1000000;
+  o.batch = 2;
+  o.patch = 16;
+  o.time_budget_s = 2.0;
+  train::SisrTrainer trainer(o, set.lr, set.hr);
+  std::vector<double> lrs;
+  int64_t last_total = -1;
+  train::TrainCallbacks cb;
+  cb.on_step = [&](const train::StepReport& r) {
+    lrs.push_back(r.lr);
+    last_total = r.total;
+  };
+  const train::TrainResult r = trainer.run(cb);
+  EXPECT_LT(r.seconds, o.time_budget_s + 2.0);
+  EXPECT_GT(r.steps, 2);
+  EXPECT_EQ(last_total, r.steps);
+  // The cosine is followed by progress through the budget: it only falls, and ends low.
+  for (size_t i = 1; i < lrs.size(); ++i) ASSERT_LE(lrs[i], lrs[i - 1]) << "step " << i + 1;
+  EXPECT_LT(lrs.back(), 0.5 * o.lr);
 }
 
 TEST(SisrTrain, DivergenceNamesTheStepAndKeepsTheLastCheckpoint) {

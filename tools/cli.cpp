@@ -25,7 +25,9 @@ std::string shortest(double v) {
 
 std::string range_text(const Parser::Option& o) {
   const bool has_lo = o.lo > -1e299, has_hi = o.hi < 1e299;
-  auto num = [&](double v) { return o.kind == Parser::Option::Kind::integer ? std::to_string(int64_t(v)) : shortest(v); };
+  auto num = [&](double v) {
+    return o.kind == Parser::Option::Kind::integer ? std::to_string(int64_t(v)) : shortest(v);
+  };
   if (has_lo && has_hi) return " in [" + num(o.lo) + ", " + num(o.hi) + "]";
   if (has_lo) return " >= " + num(o.lo);
   if (has_hi) return " <= " + num(o.hi);
@@ -75,7 +77,9 @@ Parser::Option& Parser::add(const std::string& name, int* out, const std::string
   o.name = name, o.help = help, o.metavar = "N", o.kind = Option::Kind::integer;
   o.lo = -2147483648.0, o.hi = 2147483647.0;
   o.default_text = std::to_string(*out);
-  o.set = [out](const Option& opt, const std::string& v) { *out = static_cast<int>(parse_int(opt, v)); };
+  o.set = [out](const Option& opt, const std::string& v) {
+    *out = static_cast<int>(parse_int(opt, v));
+  };
   return o;
 }
 
@@ -131,7 +135,8 @@ void Parser::parse(const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (flags_done || a.size() < 2 || a[0] != '-' || (a[1] != '-' && a != "-h")) {
-      if (a.size() >= 2 && a[0] == '-' && !flags_done && !std::isdigit(static_cast<unsigned char>(a[1])))
+      if (a.size() >= 2 && a[0] == '-' && !flags_done &&
+          !std::isdigit(static_cast<unsigned char>(a[1])))
         throw UsageError("unknown flag '" + a + "' (flags are --name)");
       pos.push_back(a);
       continue;
@@ -155,7 +160,8 @@ void Parser::parse(const std::vector<std::string>& args) {
     if (eq != std::string::npos) {
       value = a.substr(eq + 1);
     } else {
-      if (i + 1 >= args.size()) throw UsageError("--" + name + " needs a value (" + o.metavar + ")");
+      if (i + 1 >= args.size())
+        throw UsageError("--" + name + " needs a value (" + o.metavar + ")");
       value = args[++i];
     }
     o.set(o, value);
@@ -165,8 +171,7 @@ void Parser::parse(const std::vector<std::string>& args) {
   if (pos.size() != positionals_.size()) {
     std::string want;
     for (const auto& p : positionals_) want += " " + p.name;
-    if (positionals_.empty())
-      throw UsageError("unexpected argument " + quote(pos.front()));
+    if (positionals_.empty()) throw UsageError("unexpected argument " + quote(pos.front()));
     throw UsageError("expected" + want + ", got " + std::to_string(pos.size()) + " argument" +
                      (pos.size() == 1 ? "" : "s"));
   }
@@ -187,8 +192,10 @@ std::string Parser::help() const {
   for (const Option& o : options_) {
     std::string left = "  --" + o.name + (o.kind == Option::Kind::toggle ? "" : " " + o.metavar);
     os << left << std::string(left.size() < 26 ? 26 - left.size() : 1, ' ') << o.help;
-    if (o.is_required) os << " (required)";
-    else if (!o.default_text.empty()) os << " [default: " << o.default_text << "]";
+    if (o.is_required)
+      os << " (required)";
+    else if (!o.default_text.empty())
+      os << " [default: " << o.default_text << "]";
     os << "\n";
   }
   os << "  --help                  show this help\n";
@@ -224,14 +231,14 @@ void OutputGuard::make_dir(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) ABBE_FAIL("cannot create directory '", dir, "': ", ec.message());
-  for (auto it = missing.rbegin(); it != missing.rend(); ++it) created_dirs_.push_back(it->string());
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it)
+    created_dirs_.push_back(it->string());
   if (!fs::is_directory(dir)) ABBE_FAIL("'", dir, "' exists and is not a directory");
 }
 
 void check_writable(const std::string& path, const std::string& what) {
   std::error_code ec;
-  if (fs::is_directory(path, ec))
-    ABBE_FAIL(what, " '", path, "' is a directory; give a file name");
+  if (fs::is_directory(path, ec)) ABBE_FAIL(what, " '", path, "' is a directory; give a file name");
   fs::path dir = fs::path(path).parent_path();
   if (dir.empty()) dir = ".";
   if (!fs::is_directory(dir, ec))

@@ -36,11 +36,23 @@ class Parser {
     bool is_required = false, given = false;
     std::function<void(const Option&, const std::string&)> set;
 
-    Option& range(double low, double high) { lo = low, hi = high; return *this; }
-    Option& required() { is_required = true; return *this; }
-    Option& meta(std::string m) { metavar = std::move(m); return *this; }
+    Option& range(double low, double high) {
+      lo = low, hi = high;
+      return *this;
+    }
+    Option& required() {
+      is_required = true;
+      return *this;
+    }
+    Option& meta(std::string m) {
+      metavar = std::move(m);
+      return *this;
+    }
     // What --help shows as the default, when the variable's initial value would mislead.
-    Option& shown_default(std::string d) { default_text = std::move(d); return *this; }
+    Option& shown_default(std::string d) {
+      default_text = std::move(d);
+      return *this;
+    }
   };
 
   Parser(std::string command, std::string synopsis, std::string summary);

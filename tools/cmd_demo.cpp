@@ -14,9 +14,9 @@
 #include "data/tiff.h"
 #include "graph/views.h"
 #include "metrics/image_metrics.h"
-#include "train/sisr_trainer.h"
 #include "tools/commands.h"
 #include "tools/progress.h"
+#include "train/sisr_trainer.h"
 
 namespace abbe::cli {
 namespace {
@@ -33,14 +33,16 @@ struct Scores {
     psnr_fit += weight * metrics::psnr(fit, gt), ssim_fit += weight * metrics::ssim(fit, gt);
   }
   io::Json json() const {
-    return io::Json::object({{"psnr", psnr}, {"ssim", ssim}, {"psnr_fit", psnr_fit}, {"ssim_fit", ssim_fit}});
+    return io::Json::object(
+        {{"psnr", psnr}, {"ssim", ssim}, {"psnr_fit", psnr_fit}, {"ssim_fit", ssim_fit}});
   }
 };
 
 // (H,W) -> (2H,2W) by pixel repetition, so the panel is big enough to look at.
 Tensor enlarge(const Tensor& img) {
   const int64_t H = img.size(0), W = img.size(1);
-  return raw::reshape(upsample_nearest(raw::reshape(img.contiguous(), {1, 1, H, W}), 2), {2 * H, 2 * W});
+  return raw::reshape(upsample_nearest(raw::reshape(img.contiguous(), {1, 1, H, W}), 2),
+                      {2 * H, 2 * W});
 }
 
 Tensor clip01(const Tensor& x) {
@@ -86,11 +88,17 @@ int run_demo(const Args& args) {
   guard.add(test_gt);
   io::write_tiff(test_gt, test_set.hr, io::TiffFormat::float32);
 
-  // A small net and a high learning rate: what learns most in minutes on 2 CPU cores (see
-  // the commit message for the measurements). The step count follows the time budget.
+  // A small net and a high learning rate: what learns most in minutes on 2 CPU cores. Measured
+  // here: 32 channels, 2+2 blocks, batch 16 of 32 x 32 patches runs ~7 steps/s on an idle
+  // machine (1-3 under load); validation PSNR after 240 steps was 26.9 dB at lr 2e-3 against
+  // 26.0 dB at 1e-3. The step count follows the time budget.
   train::SisrTrainOptions o;
-  o.net = SisrConfig{.scale = sim.scale, .channels = 32, .n_extract = 2, .n_recon = 2,
-                     .bayesian = false, .dropout = 0.0};
+  o.net = SisrConfig{.scale = sim.scale,
+                     .channels = 32,
+                     .n_extract = 2,
+                     .n_recon = 2,
+                     .bayesian = false,
+                     .dropout = 0.0};
   o.steps = 100000;
   o.batch = 16;
   o.patch = 32;
@@ -105,15 +113,19 @@ int run_demo(const Args& args) {
   guard.add(o.checkpoint_path);
   guard.add(o.best_path);
   train::SisrTrainer trainer(o, train_set.lr, train_set.hr);
-  log.write(io::Json::object({{"event", "start"}, {"command", "demo"}, {"minutes", minutes},
+  log.write(io::Json::object({{"event", "start"},
+                              {"command", "demo"},
+                              {"minutes", minutes},
                               {"data", sim_config_json(sim, seed, train_count)},
                               {"parameters", trainer.model().parameter_count()}}));
-  std::fprintf(stderr, "simulated %lld training + %lld held-out images (%lld x %lld -> %lld x %lld)\n"
+  std::fprintf(stderr,
+               "simulated %lld training + %lld held-out images (%lld x %lld -> %lld x %lld)\n"
                "training sisr x%d (%lld channels, %d+%d blocks, %lld parameters) for %s\n",
                (long long)train_count, (long long)test_count, (long long)(sim.hr_size / sim.scale),
                (long long)(sim.hr_size / sim.scale), (long long)sim.hr_size, (long long)sim.hr_size,
                o.net.scale, (long long)o.net.channels, o.net.n_extract, o.net.n_recon,
-               (long long)trainer.model().parameter_count(), format_duration(o.time_budget_s).c_str());
+               (long long)trainer.model().parameter_count(),
+               format_duration(o.time_budget_s).c_str());
   Progress progress("train", "it", Progress::stderr_is_terminal());
   const train::TrainResult tr = trainer.run(train_callbacks(progress, log));
   progress.finish();
@@ -144,8 +156,9 @@ int run_demo(const Args& args) {
   guard.add(sr_path);
   io::write_tiff(sr_path, sr_stack, io::TiffFormat::float32);
   guard.add(panel_path);
-  io::write_png_gray(panel_path, io::hconcat_panel({enlarge(panel_bl), enlarge(panel_sr),
-                                                    enlarge(panel_gt)}, 8, 1.0f));
+  io::write_png_gray(
+      panel_path,
+      io::hconcat_panel({enlarge(panel_bl), enlarge(panel_sr), enlarge(panel_gt)}, 8, 1.0f));
   const double total_s = std::chrono::duration<double>(Clock::now() - t_start).count();
   io::Json m = io::Json::object({{"images", test_count},
                                  {"lr_size", h},
@@ -158,11 +171,16 @@ int run_demo(const Args& args) {
                                     {"final_loss", tr.final_loss},
                                     {"best_val_psnr", tr.best_val_psnr},
                                     {"best_step", tr.best_step}});
-  m["net"] = io::Json::object({{"name", "sisr"}, {"scale", o.net.scale},
-                               {"channels", o.net.channels}, {"extract_blocks", o.net.n_extract},
+  m["net"] = io::Json::object({{"name", "sisr"},
+                               {"scale", o.net.scale},
+                               {"channels", o.net.channels},
+                               {"extract_blocks", o.net.n_extract},
                                {"recon_blocks", o.net.n_recon},
-                               {"parameters", net->parameter_count()}, {"batch", o.batch},
-                               {"patch", o.patch}, {"lr", o.lr}, {"schedule", o.schedule}});
+                               {"parameters", net->parameter_count()},
+                               {"batch", o.batch},
+                               {"patch", o.patch},
+                               {"lr", o.lr},
+                               {"schedule", o.schedule}});
   m["data"] = sim_config_json(sim, seed, train_count);
   m["test_seed"] = test_seed;
   m["total_seconds"] = total_s;
@@ -174,12 +192,14 @@ int run_demo(const Args& args) {
   log.write(done);
 
   auto row = [](const char* name, const Scores& s) {
-    std::printf("  %-10s %8.2f %8.4f %10.2f %10.4f\n", name, s.psnr, s.ssim, s.psnr_fit, s.ssim_fit);
+    std::printf("  %-10s %8.2f %8.4f %10.2f %10.4f\n", name, s.psnr, s.ssim, s.psnr_fit,
+                s.ssim_fit);
   };
-  std::printf("\nabbe demo: %lld held-out images, %lld x %lld -> %lld x %lld; sisr trained %lld steps "
-              "in %s; total %s\n", (long long)test_count, (long long)h, (long long)h, (long long)H,
-              (long long)H, (long long)tr.steps, format_duration(tr.seconds).c_str(),
-              format_duration(total_s).c_str());
+  std::printf(
+      "\nabbe demo: %lld held-out images, %lld x %lld -> %lld x %lld; sisr trained %lld steps "
+      "in %s; total %s\n",
+      (long long)test_count, (long long)h, (long long)h, (long long)H, (long long)H,
+      (long long)tr.steps, format_duration(tr.seconds).c_str(), format_duration(total_s).c_str());
   std::printf("  %-10s %8s %8s %10s %10s\n", "", "PSNR dB", "SSIM", "PSNR fit", "SSIM fit");
   row("bilinear", bl_scores);
   row("SR", sr_scores);

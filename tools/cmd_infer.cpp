@@ -5,10 +5,10 @@
 #include "data/safetensors.h"
 #include "data/tiff.h"
 #include "graph/views.h"
-#include "train/checkpoint.h"
-#include "train/sisr_trainer.h"
 #include "tools/commands.h"
 #include "tools/progress.h"
+#include "train/checkpoint.h"
+#include "train/sisr_trainer.h"
 
 namespace abbe::cli {
 
@@ -52,13 +52,16 @@ int run_infer(const Args& args) {
   p.toggle("raw", &raw_mode, "no normalisation: feed the frames as they are");
   p.add("scale", &f.scale, "SR factor (weights without metadata)").range(1, 8);
   p.add("channels", &f.channels, "feature channels (weights without metadata)").range(1, 1024);
-  p.add("extract-blocks", &f.extract_blocks, "feature-extraction blocks (weights without metadata)").range(0, 100);
-  p.add("recon-blocks", &f.recon_blocks, "reconstruction blocks (weights without metadata)").range(0, 100);
+  p.add("extract-blocks", &f.extract_blocks, "feature-extraction blocks (weights without metadata)")
+      .range(0, 100);
+  p.add("recon-blocks", &f.recon_blocks, "reconstruction blocks (weights without metadata)")
+      .range(0, 100);
   p.add("log", &log_path, "write JSON-lines events here").meta("FILE");
   p.positional("IN.tif", &in, "input stack (pages, h, w)");
   p.positional("OUT.tif", &out, "output float32 stack (pages, fh, fw)");
   if (!parse_or_help(p, args)) return 0;
-  if (net_name != "sisr") throw UsageError("--net: unknown net '" + net_name + "' (available: sisr)");
+  if (net_name != "sisr")
+    throw UsageError("--net: unknown net '" + net_name + "' (available: sisr)");
   check_writable(out, "output");
 
   const Tensor stack = io::read_tiff(in);
@@ -67,8 +70,12 @@ int run_infer(const Args& args) {
   const int64_t n = stack.size(0), h = stack.size(1), w = stack.size(2);
   const int64_t s = net->config().scale;
   JsonLog log(log_path);
-  log.write(io::Json::object({{"event", "start"}, {"command", "infer"}, {"input", in},
-                              {"weights", weights}, {"frames", n}, {"raw", raw_mode}}));
+  log.write(io::Json::object({{"event", "start"},
+                              {"command", "infer"},
+                              {"input", in},
+                              {"weights", weights},
+                              {"frames", n},
+                              {"raw", raw_mode}}));
 
   // The whole output is built in memory and written once at the end: a failure leaves no file.
   Tensor sr = Tensor::empty({n, s * h, s * w});

@@ -10,6 +10,7 @@
 #include "data/simulate.h"
 #include "data/tiff.h"
 #include "tools/commands.h"
+#include "tools/progress.h"
 
 namespace abbe::cli {
 
@@ -39,18 +40,21 @@ io::Json sim_config_json(const data::SimConfig& c, uint64_t seed, int64_t count)
 }
 
 void add_sim_flags(Parser& p, data::SimConfig& c) {
-  p.add("size", &c.hr_size, "ground-truth image side, HR pixels (a multiple of --scale)").range(4, 8192);
-  p.add("scale", &c.scale, "super-resolution factor f (camera pixel = f x f HR pixels)").range(1, 8);
+  p.add("size", &c.hr_size, "ground-truth image side, HR pixels (a multiple of --scale)")
+      .range(4, 8192);
+  p.add("scale", &c.scale, "super-resolution factor f (camera pixel = f x f HR pixels)")
+      .range(1, 8);
   p.add("filaments", &c.filaments, "filaments per image").range(0, 10000);
   p.add("blobs", &c.blobs, "Gaussian spots per image").range(0, 100000);
   p.add("psf-sigma", &c.psf_sigma, "wide-field PSF Gaussian sigma, HR pixels").range(0, 64);
-  p.add("photons", &c.photons, "signal counts where the blurred, binned GT is 1").range(1e-6, 60000);
+  p.add("photons", &c.photons, "signal counts where the blurred, binned GT is 1")
+      .range(1e-6, 60000);
   p.add("background", &c.background, "background counts per camera pixel").range(0, 60000);
   p.add("read-noise", &c.read_noise, "camera read noise, counts (std)").range(0, 10000);
 }
 
 int run_simulate(const Args& args) {
-  std::string out;
+  std::string out, log_path;
   int64_t count = 16;
   uint64_t seed = 0;
   data::SimConfig cfg;
@@ -64,12 +68,18 @@ int run_simulate(const Args& args) {
   p.add("count", &count, "number of image pairs").range(1, 100000);
   p.add("seed", &seed, "random seed");
   add_sim_flags(p, cfg);
+  p.add("log", &log_path, "write JSON-lines events here").meta("FILE");
   if (!parse_or_help(p, args)) return 0;
   data::validate(cfg);
+  JsonLog log(log_path);
+  io::Json start = io::Json::object({{"event", "start"}, {"command", "simulate"}, {"out", out}});
+  start["config"] = sim_config_json(cfg, seed, count);
+  log.write(start);
 
   OutputGuard guard;
   guard.make_dir(out);
-  const std::string lr_path = out + "/lr.tif", gt_path = out + "/gt.tif", meta_path = out + "/meta.json";
+  const std::string lr_path = out + "/lr.tif", gt_path = out + "/gt.tif",
+                    meta_path = out + "/meta.json";
   const data::SimPair pair = data::simulate_stack(cfg, seed, count);
   guard.add(lr_path);
   io::write_tiff(lr_path, pair.lr, io::TiffFormat::uint16);
@@ -78,6 +88,8 @@ int run_simulate(const Args& args) {
   guard.add(meta_path);
   write_json_file(meta_path, sim_config_json(cfg, seed, count));
   guard.commit();
+  log.write(io::Json::object(
+      {{"event", "done"}, {"files", io::Json::array({lr_path, gt_path, meta_path})}}));
 
   const int64_t H = cfg.hr_size, h = H / cfg.scale;
   std::printf("wrote %s (%lld x %lld x %lld uint16), %s (%lld x %lld x %lld float32), %s\n",

@@ -4,9 +4,9 @@
 
 #include "data/normalize.h"
 #include "data/tiff.h"
-#include "train/sisr_trainer.h"
 #include "tools/commands.h"
 #include "tools/progress.h"
+#include "train/sisr_trainer.h"
 
 namespace abbe::cli {
 namespace {
@@ -29,14 +29,14 @@ int pair_scale(const Tensor& lr, const Tensor& gt, const std::string& lr_path,
   if (scale > 0) {
     if (H != scale * h || W != scale * w)
       ABBE_FAIL("GT stack '", gt_path, "' images are ", H, " x ", W, " but LR stack '", lr_path,
-                "' images are ", h, " x ", w, ": at scale ", scale, " the GT must be ",
-                scale * h, " x ", scale * w);
+                "' images are ", h, " x ", w, ": at scale ", scale, " the GT must be ", scale * h,
+                " x ", scale * w);
     return scale;
   }
   if (H % h != 0 || W % w != 0 || H / h != W / w || H / h < 1 || H / h > 8)
-    ABBE_FAIL("GT stack '", gt_path, "' images (", H, " x ", W, ") are not the same integer "
-              "multiple (1..8) of the LR stack '", lr_path, "' images (", h, " x ", w, ") in "
-              "both directions");
+    ABBE_FAIL("GT stack '", gt_path, "' images (", H, " x ", W, ") are not the same integer ",
+              "multiple (1..8) of the LR stack '", lr_path, "' images (", h, " x ", w,
+              ") in both directions");
   return static_cast<int>(H / h);
 }
 
@@ -64,8 +64,7 @@ int run_train(const Args& args) {
   train::SisrTrainOptions o;
   int scale = 0;
   double minutes = 0;
-  Parser p("train",
-           "--lr-stack LR.tif --gt-stack GT.tif --out CKPT.safetensors [flags]",
+  Parser p("train", "--lr-stack LR.tif --gt-stack GT.tif --out CKPT.safetensors [flags]",
            "Train a super-resolution net on paired TIFF stacks: LR (n,h,w) camera frames and GT\n"
            "(n,fh,fw) ground truth. Each LR image is min-max normalised, each GT image divided\n"
            "by its max; the last images are held out for validation (PSNR). Checkpoints are\n"
@@ -75,23 +74,30 @@ int run_train(const Args& args) {
   p.add("lr-stack", &lr_path, "LR input stack (n,h,w)").meta("FILE").required();
   p.add("gt-stack", &gt_path, "ground-truth stack (n,fh,fw)").meta("FILE").required();
   p.add("out", &out, "checkpoint to write (last step, resumable)").meta("FILE").required();
-  p.add("best", &best, "best-validation weights").meta("FILE").shown_default("OUT with .best.safetensors");
+  p.add("best", &best, "best-validation weights")
+      .meta("FILE")
+      .shown_default("OUT with .best.safetensors");
   p.add("steps", &o.steps, "optimiser steps").range(1, 1e9);
   p.add("batch", &o.batch, "patches per step").range(1, 4096);
   p.add("patch", &o.patch, "LR patch side (the GT patch is scale x this)").range(4, 4096);
   p.add("lr", &o.lr, "Adam learning rate").range(1e-12, 10);
   p.add("beta1", &o.beta1, "Adam beta1").range(0, 0.999999);
   p.add("beta2", &o.beta2, "Adam beta2").range(0, 0.999999);
-  p.add("schedule", &o.schedule, "lr schedule: constant, cosine[:eta_min], step:N:gamma, multistep:a,b:gamma");
+  p.add("schedule", &o.schedule,
+        "lr schedule: constant, cosine[:eta_min], step:N:gamma, multistep:a,b:gamma");
   p.add("scale", &scale, "SR factor").range(1, 8).shown_default("GT size / LR size");
   p.add("channels", &o.net.channels, "feature channels").range(1, 1024);
   p.add("extract-blocks", &o.net.n_extract, "residual blocks in feature extraction").range(0, 100);
   p.add("recon-blocks", &o.net.n_recon, "residual blocks in reconstruction").range(0, 100);
-  p.add("dropout", &o.net.dropout, "dropout in the residual blocks (the reference uses 0.5)").range(0, 0.95);
+  p.add("dropout", &o.net.dropout, "dropout in the residual blocks (the reference uses 0.5)")
+      .range(0, 0.95);
   p.add("seed", &o.seed, "seed for weights, patches and dropout");
-  p.add("val-count", &o.val_count, "images held out for validation").range(-1, 1e6).shown_default("n/8 in [1, 16]");
+  p.add("val-count", &o.val_count, "images held out for validation")
+      .range(-1, 1e6)
+      .shown_default("n/8 in [1, 16]");
   p.add("val-every", &o.val_every, "validate every N steps (0: at the end only)").range(0, 1e9);
-  p.add("checkpoint-every", &o.checkpoint_every, "checkpoint every N steps (0: at the end only)").range(0, 1e9);
+  p.add("checkpoint-every", &o.checkpoint_every, "checkpoint every N steps (0: at the end only)")
+      .range(0, 1e9);
   p.add("resume", &resume, "continue from this checkpoint").meta("FILE");
   p.add("minutes", &minutes, "time budget: fit the step count to it (0: none)").range(0, 1e6);
   p.add("log", &log_path, "write JSON-lines events here").meta("FILE");
@@ -107,26 +113,33 @@ int run_train(const Args& args) {
   io::check_finite(gt, "GT stack '" + gt_path + "'");
   o.net.scale = pair_scale(lr, gt, lr_path, gt_path, scale);
   if (o.patch > lr.size(1) || o.patch > lr.size(2))
-    ABBE_FAIL("--patch ", o.patch, " is larger than the LR images of '", lr_path, "' (",
-              lr.size(1), " x ", lr.size(2), ")");
+    ABBE_FAIL("--patch ", o.patch, " is larger than the LR images of '", lr_path, "' (", lr.size(1),
+              " x ", lr.size(2), ")");
   o.checkpoint_path = out;
   o.best_path = best;
   o.time_budget_s = minutes * 60;
 
-  JsonLog log(log_path);
   train::SisrTrainer trainer(o, lr, gt);
   if (!resume.empty()) trainer.resume(resume);
-  io::Json start = io::Json::object({{"event", "start"}, {"command", "train"},
-                                     {"lr_stack", lr_path}, {"gt_stack", gt_path},
-                                     {"images", lr.size(0)}, {"train_images", trainer.train_count()},
-                                     {"val_images", trainer.val_count()}, {"from_step", trainer.step()}});
+  JsonLog log(log_path);
+  io::Json start = io::Json::object({{"event", "start"},
+                                     {"command", "train"},
+                                     {"lr_stack", lr_path},
+                                     {"gt_stack", gt_path},
+                                     {"images", lr.size(0)},
+                                     {"train_images", trainer.train_count()},
+                                     {"val_images", trainer.val_count()},
+                                     {"from_step", trainer.step()}});
   start["options"] = options_json(o);
   log.write(start);
-  std::fprintf(stderr, "training sisr x%d (%lld channels, %d+%d blocks, %lld parameters) on %lld "
-               "images (%lld held out)%s\n", o.net.scale, (long long)o.net.channels,
-               o.net.n_extract, o.net.n_recon, (long long)trainer.model().parameter_count(),
-               (long long)trainer.train_count(), (long long)trainer.val_count(),
-               resume.empty() ? "" : (", resuming at step " + std::to_string(trainer.step())).c_str());
+  std::fprintf(
+      stderr,
+      "training sisr x%d (%lld channels, %d+%d blocks, %lld parameters) on %lld "
+      "image(s) (%lld held out)%s\n",
+      o.net.scale, (long long)o.net.channels, o.net.n_extract, o.net.n_recon,
+      (long long)trainer.model().parameter_count(), (long long)trainer.train_count(),
+      (long long)trainer.val_count(),
+      resume.empty() ? "" : (", resuming at step " + std::to_string(trainer.step())).c_str());
 
   Progress progress("train", "it", Progress::stderr_is_terminal());
   train::TrainResult r;
@@ -138,8 +151,11 @@ int run_train(const Args& args) {
     throw;
   }
   progress.finish();
-  log.write(io::Json::object({{"event", "done"}, {"steps", r.steps}, {"seconds", r.seconds},
-                              {"final_loss", r.final_loss}, {"best_val_psnr", r.best_val_psnr},
+  log.write(io::Json::object({{"event", "done"},
+                              {"steps", r.steps},
+                              {"seconds", r.seconds},
+                              {"final_loss", r.final_loss},
+                              {"best_val_psnr", r.best_val_psnr},
                               {"best_step", r.best_step}}));
 
   std::printf("trained %lld steps in %s, final loss %s\n", (long long)r.steps,

@@ -27,9 +27,10 @@ constexpr Command kCommands[] = {
 };
 
 void usage(FILE* out) {
-  std::fprintf(out, "usage: abbe <command> [flags]   (abbe <command> --help for its flags)\n\n"
-                    "Super-resolution microscopy with a from-scratch deep learning engine.\n\n"
-                    "commands:\n");
+  std::fprintf(out,
+               "usage: abbe <command> [flags]   (abbe <command> --help for its flags)\n\n"
+               "Super-resolution microscopy with a from-scratch deep learning engine.\n\n"
+               "commands:\n");
   for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
 }
 

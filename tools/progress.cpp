@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -14,14 +15,20 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int kBarWidth = 24;
 
-double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// total <= 0: not known yet.
+std::string total_text(int64_t total) { return total > 0 ? std::to_string(total) : "?"; }
 
 std::string eta_text(int64_t done, int64_t total, double per_s) {
-  if (per_s <= 0 || done >= total) return "";
+  if (per_s <= 0 || total <= 0 || done >= total) return "";
   const double s = double(total - done) / per_s;
   char buf[32];
   if (s >= 3600)
-    std::snprintf(buf, sizeof buf, "ETA %d:%02d:%02d", int(s / 3600), int(s / 60) % 60, int(s) % 60);
+    std::snprintf(buf, sizeof buf, "ETA %d:%02d:%02d", int(s / 3600), int(s / 60) % 60,
+                  int(s) % 60);
   else
     std::snprintf(buf, sizeof buf, "ETA %d:%02d", int(s / 60), int(s) % 60);
   return buf;
@@ -36,7 +43,9 @@ std::string sci(double v) {
 }  // namespace
 
 Progress::Progress(std::string label, std::string unit, bool terminal)
-    : label_(std::move(label)), unit_(std::move(unit)), terminal_(terminal),
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      terminal_(terminal),
       last_line_(Clock::now()) {}
 
 Progress::~Progress() { finish(); }
@@ -51,18 +60,22 @@ void Progress::clear_line() {
 void Progress::update(int64_t done, int64_t total, double per_s, const std::string& text) {
   // "loss 0.0213  lr 1e-3  12.3 it/s  ETA 0:45", skipping empty parts.
   std::string tail;
-  for (const std::string& part : {text, per_s > 0 ? fixed(per_s, per_s < 10 ? 2 : 1) + " " + unit_ + "/s" : std::string(),
-                                  eta_text(done, total, per_s)})
+  for (const std::string& part :
+       {text, per_s > 0 ? fixed(per_s, per_s < 10 ? 2 : 1) + " " + unit_ + "/s" : std::string(),
+        eta_text(done, total, per_s)})
     if (!part.empty()) tail += "  " + part;
   if (terminal_) {
     if (done < total && since(last_draw_) < 0.1) return;
     last_draw_ = Clock::now();
-    const int filled = total > 0 ? int(kBarWidth * double(done) / double(total)) : 0;
+    const int filled =
+        total > 0 ? int(kBarWidth * double(std::min(done, total)) / double(total)) : 0;
     std::string bar(size_t(filled), '#');
     bar.resize(kBarWidth, '.');
+    char head[64];
+    std::snprintf(head, sizeof head, " %lld/%s", (long long)done, total_text(total).c_str());
+    bar_ = label_ + " [" + bar + "]" + head + tail;
     clear_line();
-    std::fprintf(stderr, "%s [%s] %lld/%lld%s", label_.c_str(), bar.c_str(), (long long)done,
-                 (long long)total, tail.c_str());
+    std::fputs(bar_.c_str(), stderr);
     std::fflush(stderr);
     drawn_ = true;
     return;
@@ -70,19 +83,24 @@ void Progress::update(int64_t done, int64_t total, double per_s, const std::stri
   // A line per tenth of the run, at least every 30 s, and at the end; never twice for a step.
   const int64_t decile = total > 0 ? 10 * done / total : 0;
   if (done == last_done_) return;
-  if (decile == last_decile_ && done < total && since(last_line_) < 30) return;
-  last_decile_ = decile, last_done_ = done;
+  const bool finished = total > 0 && done >= total;
+  if (decile <= last_decile_ && !finished && since(last_line_) < 30) return;
+  last_decile_ = std::max(decile, last_decile_), last_done_ = done;
   last_line_ = Clock::now();
-  std::fprintf(stderr, "%s %lld/%lld%s\n", label_.c_str(), (long long)done, (long long)total,
+  std::fprintf(stderr, "%s %lld/%s%s\n", label_.c_str(), (long long)done, total_text(total).c_str(),
                tail.c_str());
   std::fflush(stderr);
 }
 
 void Progress::note(const std::string& line) {
+  const bool redraw = drawn_;
   clear_line();
   std::fprintf(stderr, "%s\n", line.c_str());
+  if (redraw) {  // the bar goes back below the note
+    std::fputs(bar_.c_str(), stderr);
+    drawn_ = true;
+  }
   std::fflush(stderr);
-  last_draw_ = {};  // redraw the bar at the next update
 }
 
 void Progress::finish() {

@@ -31,7 +31,7 @@ class Progress {
 
  private:
   void clear_line();
-  std::string label_, unit_;
+  std::string label_, unit_, bar_;  // bar_: the last bar drawn
   bool terminal_, drawn_ = false;
   std::chrono::steady_clock::time_point last_draw_{}, last_line_{};
   int64_t last_decile_ = -1, last_done_ = -1;

@@ -22,7 +22,6 @@ void require(bool ok, const Args&... args) {
   if (!ok) throw Error(detail::concat(args...));
 }
 
-
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Counter layout of the Philox streams (graph/rng.h): step t's batch draws start at t << 20 in
 // the data stream; its dropout masks at (t + 1) << 36 in the net's stream (below that: init).
@@ -65,8 +64,7 @@ std::map<std::string, std::string> sisr_metadata(const SisrConfig& c) {
 bool sisr_config_from_metadata(const std::map<std::string, std::string>& meta, SisrConfig& cfg) {
   auto net = meta.find("net");
   if (net == meta.end()) return false;
-  require(net->second == "sisr", "the checkpoint holds a '", net->second,
-             "' net, not 'sisr'");
+  require(net->second == "sisr", "the checkpoint holds a '", net->second, "' net, not 'sisr'");
   SisrConfig c = cfg;
   auto get = [&](const char* key) -> const std::string* {
     auto it = meta.find(key);
@@ -82,8 +80,8 @@ bool sisr_config_from_metadata(const std::map<std::string, std::string>& meta, S
     } catch (const std::exception&) {
       used = 0;
     }
-    require(used == s->size() && !s->empty() && v >= lo && v <= hi, "checkpoint metadata '",
-               key, "' = '", *s, "' is not an integer in [", lo, ", ", hi, "]");
+    require(used == s->size() && !s->empty() && v >= lo && v <= hi, "checkpoint metadata '", key,
+            "' = '", *s, "' is not an integer in [", lo, ", ", hi, "]");
     out = static_cast<std::remove_reference_t<decltype(out)>>(v);
   };
   get_int("scale", 1, 8, c.scale);
@@ -96,8 +94,8 @@ bool sisr_config_from_metadata(const std::map<std::string, std::string>& meta, S
   if (const std::string* d = get("dropout")) {
     char* end = nullptr;
     const double v = std::strtod(d->c_str(), &end);
-    require(!d->empty() && *end == '\0' && v >= 0 && v < 1,
-               "checkpoint metadata 'dropout' = '", *d, "' is not a number in [0, 1)");
+    require(!d->empty() && *end == '\0' && v >= 0 && v < 1, "checkpoint metadata 'dropout' = '", *d,
+            "' is not a number in [0, 1)");
     c.dropout = v;
   }
   cfg = c;
@@ -107,33 +105,35 @@ bool sisr_config_from_metadata(const std::map<std::string, std::string>& meta, S
 SisrTrainer::SisrTrainer(const SisrTrainOptions& o, const Tensor& lr_stack, const Tensor& gt_stack)
     : opt_(o), gen_(o.seed), best_psnr_(-std::numeric_limits<double>::infinity()) {
   const int64_t f = o.net.scale;
-  require(!o.net.bayesian, "SISR training: the Bayesian variant (Laplace NLL) is not supported yet");
+  require(!o.net.bayesian,
+          "SISR training: the Bayesian variant (Laplace NLL) is not supported yet");
   require(o.steps >= 1, "SISR training: steps must be >= 1, got ", o.steps);
   require(o.batch >= 1 && o.batch <= 4096, "SISR training: batch must be 1..4096, got ", o.batch);
   require(o.patch >= 4, "SISR training: patch must be >= 4, got ", o.patch);
   require(std::isfinite(o.lr) && o.lr > 0, "SISR training: learning rate must be > 0, got ", o.lr);
   require(o.val_every >= 0 && o.checkpoint_every >= 0,
-             "SISR training: validation and checkpoint periods must be >= 0");
-  require(lr_stack.defined() && lr_stack.dim() == 3, "SISR training: the LR stack must be (n,h,w), got ",
-             lr_stack.defined() ? describe(lr_stack) : std::string("nothing"));
-  require(gt_stack.defined() && gt_stack.dim() == 3, "SISR training: the GT stack must be (n,H,W), got ",
-             gt_stack.defined() ? describe(gt_stack) : std::string("nothing"));
+          "SISR training: validation and checkpoint periods must be >= 0");
+  require(lr_stack.defined() && lr_stack.dim() == 3,
+          "SISR training: the LR stack must be (n,h,w), got ",
+          lr_stack.defined() ? describe(lr_stack) : std::string("nothing"));
+  require(gt_stack.defined() && gt_stack.dim() == 3,
+          "SISR training: the GT stack must be (n,H,W), got ",
+          gt_stack.defined() ? describe(gt_stack) : std::string("nothing"));
   const int64_t n = lr_stack.size(0), h = lr_stack.size(1), w = lr_stack.size(2);
   require(gt_stack.size(0) == n, "SISR training: the LR stack has ", n,
-             " images but the GT stack has ", gt_stack.size(0));
+          " images but the GT stack has ", gt_stack.size(0));
   require(gt_stack.size(1) == f * h && gt_stack.size(2) == f * w,
-             "SISR training: GT images must be scale x LR images: LR ", h, " x ", w, " at scale ",
-             f, " needs GT ", f * h, " x ", f * w, ", got ", gt_stack.size(1), " x ",
-             gt_stack.size(2));
+          "SISR training: GT images must be scale x LR images: LR ", h, " x ", w, " at scale ", f,
+          " needs GT ", f * h, " x ", f * w, ", got ", gt_stack.size(1), " x ", gt_stack.size(2));
   require(o.patch <= h && o.patch <= w, "SISR training: patch ", o.patch,
-             " is larger than the LR images (", h, " x ", w, ")");
+          " is larger than the LR images (", h, " x ", w, ")");
   io::check_finite(lr_stack, "LR stack");
   io::check_finite(gt_stack, "GT stack");
 
   int64_t nval = o.val_count;
   if (nval < 0) nval = n == 1 ? 0 : std::clamp<int64_t>(n / 8, 1, 16);
   require(nval < n, "SISR training: ", nval, " validation images leave none of the ", n,
-             " for training");
+          " for training");
   n_train_ = n - nval;
   for (int64_t i = 0; i < n; ++i) {
     lr_.push_back(io::min_max(raw::select(lr_stack, 0, i)));
@@ -170,15 +170,16 @@ void SisrTrainer::resume(const std::string& path) {
     a.erase("dropout");  // a training choice, not part of the weights
     for (const auto& [k, v] : a)
       require(b.at(k) == v, "resume: '", path, "' was trained with ", k, " = ", v,
-                 ", this run has ", k, " = ", b.at(k));
+              ", this run has ", k, " = ", b.at(k));
   }
   const CheckpointInfo info = load_checkpoint(path, *net_, adam_.get());
   require(info.step < opt_.steps, "resume: '", path, "' is already at step ", info.step,
-             ", nothing to do for a run of ", opt_.steps, " steps (raise --steps to continue)");
+          ", nothing to do for a run of ", opt_.steps, " steps (raise --steps to continue)");
   step_ = info.step;
   last_checkpoint_step_ = info.step;
   auto it = info.metadata.find("train.best_val_psnr");
-  if (it != info.metadata.end() && it->second != "none") best_psnr_ = std::strtod(it->second.c_str(), nullptr);
+  if (it != info.metadata.end() && it->second != "none")
+    best_psnr_ = std::strtod(it->second.c_str(), nullptr);
   it = info.metadata.find("train.best_step");
   if (it != info.metadata.end()) best_step_ = std::strtoll(it->second.c_str(), nullptr, 10);
 }
@@ -196,7 +197,8 @@ void SisrTrainer::make_batch(int64_t t, Tensor& x, Tensor& y) const {
     const int64_t y0 = g.randint(0, h - p + 1), x0 = g.randint(0, w - p + 1);
     const int code = static_cast<int>(g.randint(0, 8));
     crop_dihedral(lr.data<float>(), w, y0, x0, p, code, x.data<float>() + b * p * p);
-    crop_dihedral(gt_[i].data<float>(), f * w, f * y0, f * x0, P, code, y.data<float>() + b * P * P);
+    crop_dihedral(gt_[i].data<float>(), f * w, f * y0, f * x0, P, code,
+                  y.data<float>() + b * P * P);
   }
 }
 
@@ -228,8 +230,15 @@ TrainResult SisrTrainer::run(const TrainCallbacks& cb) {
   TrainResult result;
   const int64_t start = step_;
   const bool budget = opt_.time_budget_s > 0;
-  int64_t check_step = start;  // time-budget bookkeeping: the last speed check
+  // Under a time budget the step count is an estimate, re-made from the measured speed, and
+  // the schedule is followed by progress instead of by step: the lr of step t is the
+  // schedule's (built for options.steps) at position p * options.steps, p in [0, 1], and each
+  // step moves p by (1 - p) / (estimated steps left). So the lr falls smoothly and monotonically
+  // to the schedule's end at the budget's end however the speed changes, and never restarts.
+  double progress = double(start) / double(opt_.steps);
+  int64_t check_step = start;  // the last speed check
   double check_time = 0, next_check = 0;
+  bool planned = false;  // a step count has been estimated
   auto last_report = t0;
   int64_t last_report_step = start;
   double rate = 0;
@@ -257,22 +266,22 @@ TrainResult SisrTrainer::run(const TrainCallbacks& cb) {
 
   net_->train();
   Tensor x, y;
-  while (step_ < total_) {
+  while (step_ < opt_.steps) {
     const int64_t t = step_ + 1;  // the step being taken, counted from 1
     make_batch(t - 1, x, y);
     gen_.set_offset(uint64_t(t) << kDropoutShift);
-    const double lr = schedule_->lr_at(t - 1);
+    const double lr = budget ? schedule_->lr_at(static_cast<int64_t>(progress * double(opt_.steps)))
+                             : schedule_->lr_at(t - 1);
     adam_->set_lr(lr);
     Tensor loss = l1_loss(net_->forward(x), y);
     const double lv = loss.item();
     if (!std::isfinite(lv)) {
-      const std::string where =
-          last_checkpoint_step_ >= 0 && !opt_.checkpoint_path.empty()
-              ? "the last good checkpoint is '" + opt_.checkpoint_path + "' (step " +
-                    std::to_string(last_checkpoint_step_) + ")"
-              : std::string("no checkpoint was written");
-      ABBE_FAIL("training diverged: the loss is ", lv, " at step ", t, " (learning rate ",
-                str(lr), "); ", where);
+      const std::string where = last_checkpoint_step_ >= 0 && !opt_.checkpoint_path.empty()
+                                    ? "the last good checkpoint is '" + opt_.checkpoint_path +
+                                          "' (step " + std::to_string(last_checkpoint_step_) + ")"
+                                    : std::string("no checkpoint was written");
+      ABBE_FAIL("training diverged: the loss is ", lv, " at step ", t, " (learning rate ", str(lr),
+                "); ", where);
     }
     adam_->zero_grad();
     loss.backward();
@@ -283,37 +292,35 @@ TrainResult SisrTrainer::run(const TrainCallbacks& cb) {
 
     const double elapsed = seconds_since(t0);
     if (t - start >= 1) rate = double(t - start) / std::max(elapsed, 1e-9);
-    if (budget && (t == start + 1 || elapsed >= next_check)) {
-      // Fit the rest of the run into the budget at the speed since the last check (validation
-      // and checkpoints included), keeping 3% in reserve; the schedule is rebuilt for the new
-      // length, so the lr still anneals to its end when the machine slows down. Checked after
-      // the first step (a guess, so the progress shows a sensible total at once; doubled, since
-      // the first step is the slowest and the run must not end before the next check) and at
-      // every tenth of the budget; never beyond options.steps.
-      const double recent =
-          t == start + 1 ? 2 * rate : double(t - check_step) / std::max(elapsed - check_time, 1e-9);
+    if (budget && t == start + 1) {
+      check_step = t, check_time = elapsed;  // the first step (warm-up) is not a fair sample
+      next_check = elapsed + std::min(2.0, 0.02 * opt_.time_budget_s);
+    } else if (budget && (elapsed >= next_check || t >= total_)) {
+      // Speed since the last check (validation and checkpoints included); 3% of the budget is
+      // kept for the final validation and checkpoint. Checked every tenth of the budget.
+      const double recent = double(t - check_step) / std::max(elapsed - check_time, 1e-9);
       const double left = 0.97 * opt_.time_budget_s - elapsed;
-      const int64_t fit = t + std::max<int64_t>(0, static_cast<int64_t>(left * recent));
-      total_ = std::clamp(fit, t, opt_.steps);
-      schedule_ = make_schedule(opt_.schedule, opt_.lr, total_);
+      const int64_t fit = t + static_cast<int64_t>(std::max(0.0, left * recent));
+      total_ = std::min(std::max(fit, t + 1), opt_.steps);
       check_step = t, check_time = elapsed, next_check = elapsed + 0.1 * opt_.time_budget_s;
+      planned = true;
     }
+    if (budget) progress += (1 - progress) / double(std::max<int64_t>(1, total_ - t + 1));
+    const bool last =
+        budget ? t == opt_.steps || elapsed >= 0.97 * opt_.time_budget_s : t == total_;
+    if (last) total_ = t;
     if (cb.on_step) {
       const double window = seconds_since(last_report);
-      StepReport r{t, total_, lv, lr, rate, elapsed};
+      StepReport r{t, budget && !planned && !last ? 0 : total_, lv, lr, rate, elapsed};
       if (window > 0.5) {  // a recent rate, so a slowdown shows
         r.steps_per_s = double(t - last_report_step) / window;
         last_report = Clock::now(), last_report_step = t;
       }
       cb.on_step(r);
     }
-    const bool last = t == total_ || (budget && elapsed > opt_.time_budget_s);
     if (opt_.val_every > 0 && t % opt_.val_every == 0 && !last) do_validation(t);
     if (opt_.checkpoint_every > 0 && t % opt_.checkpoint_every == 0 && !last) do_checkpoint(t);
-    if (last) {
-      total_ = t;
-      break;
-    }
+    if (last) break;
   }
   do_validation(step_);
   do_checkpoint(step_);
@@ -326,7 +333,7 @@ TrainResult SisrTrainer::run(const TrainCallbacks& cb) {
 
 Tensor sisr_infer(SISR& net, const Tensor& lr_frame, bool normalise) {
   require(lr_frame.defined() && lr_frame.dim() == 2, "SISR inference: a frame must be (h,w), got ",
-             lr_frame.defined() ? describe(lr_frame) : std::string("nothing"));
+          lr_frame.defined() ? describe(lr_frame) : std::string("nothing"));
   const Tensor x = normalise ? io::min_max(lr_frame) : lr_frame.to(DType::f32).contiguous();
   const int64_t h = x.size(0), w = x.size(1), f = net.config().scale;
   autograd::NoGradGuard no_grad;
