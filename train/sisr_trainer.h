@@ -47,11 +47,16 @@ struct SisrTrainOptions {
   int64_t checkpoint_every = 500;  // periodic checkpoint (0: only at the end)
   std::string checkpoint_path;     // "": no checkpoints (in-process use)
   std::string best_path;           // weights with the best validation PSNR; "": not written
-  double time_budget_s = 0;        // > 0: fit the step count to this many seconds
+  // > 0: stop after this many seconds (3% kept for the final validation and checkpoint), with
+  // `steps` as an upper bound. The step count is estimated from the measured speed and the
+  // schedule followed by progress through the budget, so the lr still anneals to its end.
+  double time_budget_s = 0;
 };
 
 struct StepReport {
-  int64_t step = 0, total = 0;  // step counts from 1; total may shrink under a time budget
+  // step counts from 1. Under a time budget total is an estimate that changes with the speed,
+  // and 0 (unknown) until the first estimate.
+  int64_t step = 0, total = 0;
   double loss = 0, lr = 0, steps_per_s = 0, elapsed_s = 0;
 };
 struct ValidationReport {
