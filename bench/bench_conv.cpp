@@ -22,18 +22,13 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/gemm.h"
 
+#include "bench/bench_util.h"
+
 namespace abbe::kernels::cpu {
 namespace {
 
-constexpr int kThreads = 2;
-
-std::vector<float> random_vector(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& e : v) e = u(rng);
-  return v;
-}
+using bench::kThreads;
+using bench::random_vector;
 
 double dot(const std::vector<float>& a, const std::vector<float>& b) {
   double s = 0;

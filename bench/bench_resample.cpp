@@ -20,18 +20,13 @@
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/resample.h"
 
+#include "bench/bench_util.h"
+
 namespace abbe::kernels::cpu {
 namespace {
 
-constexpr int kThreads = 2;
-
-std::vector<float> random_vector(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& e : v) e = u(rng);
-  return v;
-}
+using bench::kThreads;
+using bench::random_vector;
 
 // max |a - b| / (1 + |b|)
 double worst_error(const std::vector<float>& a, const std::vector<float>& b) {
