@@ -3,6 +3,7 @@
 #include "autograd/ops.h"
 #include "graph/dispatch.h"
 #include "kernels/cpu/conv.h"
+#include "kernels/cuda/conv.h"
 
 namespace abbe {
 
@@ -26,7 +27,8 @@ void check_conv_args(const char* op, const Tensor& x, const Tensor& w, const Ten
 
 // The part conv2d and conv_transpose2d share once their shape is known: run the forward
 // kernel, and record a backward that runs backward_data for x and backward_weight for w and b.
-// S is the kernel shape struct; the kernels are passed as generic lambdas over (shape, pointers).
+// S is the kernel shape struct; the kernels are passed as generic lambdas over (device, shape,
+// pointers).
 template <typename S, typename Fwd, typename BwdData, typename BwdWeight>
 Tensor run_conv(const char* name, const S& s, const Tensor& x, const Tensor& w, const Tensor& b,
                 Fwd fwd, BwdData bwd_data, BwdWeight bwd_weight) {
@@ -34,7 +36,7 @@ Tensor run_conv(const char* name, const S& s, const Tensor& x, const Tensor& w, 
   Tensor y = Tensor::empty({s.N, s.K, s.P(), s.Q()}, x.dtype(), x.device());
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    fwd(s, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : static_cast<T*>(nullptr), y.data<T>());
+    fwd(x.device(), s, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : static_cast<T*>(nullptr), y.data<T>());
   });
   const bool gx = x.requires_grad(), gw = w.requires_grad() || (b.defined() && b.requires_grad());
   const bool has_bias = b.defined();
@@ -44,13 +46,13 @@ Tensor run_conv(const char* name, const S& s, const Tensor& x, const Tensor& w, 
     dispatch_float(xd.dtype(), [&](auto tag) {
       using T = decltype(tag);
       if (gx) {
-        dx = Tensor::empty(xd.shape(), xd.dtype());
-        bwd_data(s, gc.data<T>(), wd.data<T>(), dx.data<T>());
+        dx = Tensor::empty(xd.shape(), xd.dtype(), xd.device());
+        bwd_data(xd.device(), s, gc.data<T>(), wd.data<T>(), dx.data<T>());
       }
       if (gw) {
-        dw = Tensor::empty(wd.shape(), wd.dtype());
-        if (has_bias) db = Tensor::empty({s.K}, wd.dtype());
-        bwd_weight(s, xd.data<T>(), gc.data<T>(), dw.data<T>(), has_bias ? db.data<T>() : static_cast<T*>(nullptr));
+        dw = Tensor::empty(wd.shape(), wd.dtype(), wd.device());
+        if (has_bias) db = Tensor::empty({s.K}, wd.dtype(), wd.device());
+        bwd_weight(wd.device(), s, xd.data<T>(), gc.data<T>(), dw.data<T>(), has_bias ? db.data<T>() : static_cast<T*>(nullptr));
       }
     });
     return std::vector<Tensor>{dx, dw, db};
@@ -72,10 +74,14 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
              w.shape(), " (with padding ", o.pad_h, "x", o.pad_w, ", dilation ", o.dil_h, ")");
   return run_conv(
       "conv2d", s, x, w, b,
-      [](const auto& sh, auto* px, auto* pw, auto* pb, auto* py) { k::conv2d_forward(sh, px, pw, pb, py); },
-      [](const auto& sh, auto* pdy, auto* pw, auto* pdx) { k::conv2d_backward_data(sh, pdy, pw, pdx); },
-      [](const auto& sh, auto* px, auto* pdy, auto* pdw, auto* pdb) {
-        k::conv2d_backward_weight(sh, px, pdy, pdw, pdb);
+      [](Device d, const auto& sh, auto* px, auto* pw, auto* pb, auto* py) {
+        ABBE_KERNEL(d, conv2d_forward, sh, px, pw, pb, py);
+      },
+      [](Device d, const auto& sh, auto* pdy, auto* pw, auto* pdx) {
+        ABBE_KERNEL(d, conv2d_backward_data, sh, pdy, pw, pdx);
+      },
+      [](Device d, const auto& sh, auto* px, auto* pdy, auto* pdw, auto* pdb) {
+        ABBE_KERNEL(d, conv2d_backward_weight, sh, px, pdy, pdw, pdb);
       });
 }
 
@@ -95,12 +101,14 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b,
   ABBE_CHECK(s.P() > 0 && s.Q() > 0, "conv_transpose2d: empty output for input ", x.shape());
   return run_conv(
       "conv_transpose2d", s, x, w, b,
-      [](const auto& sh, auto* px, auto* pw, auto* pb, auto* py) {
-        k::conv_transpose2d_forward(sh, px, pw, pb, py);
+      [](Device d, const auto& sh, auto* px, auto* pw, auto* pb, auto* py) {
+        ABBE_KERNEL(d, conv_transpose2d_forward, sh, px, pw, pb, py);
       },
-      [](const auto& sh, auto* pdy, auto* pw, auto* pdx) { k::conv_transpose2d_backward_data(sh, pdy, pw, pdx); },
-      [](const auto& sh, auto* px, auto* pdy, auto* pdw, auto* pdb) {
-        k::conv_transpose2d_backward_weight(sh, px, pdy, pdw, pdb);
+      [](Device d, const auto& sh, auto* pdy, auto* pw, auto* pdx) {
+        ABBE_KERNEL(d, conv_transpose2d_backward_data, sh, pdy, pw, pdx);
+      },
+      [](Device d, const auto& sh, auto* px, auto* pdy, auto* pdw, auto* pdb) {
+        ABBE_KERNEL(d, conv_transpose2d_backward_weight, sh, px, pdy, pdw, pdb);
       });
 }
 

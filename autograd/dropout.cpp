@@ -1,6 +1,7 @@
 #include "autograd/ops.h"
 #include "graph/dispatch.h"
 #include "kernels/cpu/dropout.h"
+#include "kernels/cuda/dropout.h"
 
 namespace abbe {
 
@@ -13,9 +14,9 @@ Tensor dropout(const Tensor& x, double p, bool active, Generator& gen) {
     Tensor c = in.contiguous();
     Tensor out = Tensor::empty(c.shape(), c.dtype(), c.device());
     dispatch_float(c.dtype(), [&](auto tag) {
-    using scalar_t = decltype(tag);
-      kernels::cpu::dropout_apply<scalar_t>(c.numel(), p, seed, base, c.data<scalar_t>(),
-                                            out.data<scalar_t>());
+      using scalar_t = decltype(tag);
+      ABBE_KERNEL(c.device(), dropout_apply<scalar_t>, c.numel(), p, seed, base, c.data<scalar_t>(),
+                  out.data<scalar_t>());
     });
     return out;
   };

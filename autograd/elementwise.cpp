@@ -1,8 +1,9 @@
-// Elementwise ops: forward through kernels/cpu/elementwise, backward composed from the same ops
-// (binary ops) or a dedicated derivative kernel (unary ops).
+// Elementwise ops: forward through the elementwise kernels of the tensors' device, backward
+// composed from the same ops (binary ops) or a dedicated derivative kernel (unary ops).
 #include "autograd/ops.h"
 #include "graph/dispatch.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cuda/elementwise.h"
 
 namespace abbe {
 
@@ -43,8 +44,9 @@ Tensor binary(Op op, k::BinaryOp kop, const Tensor& a, const Tensor& b) {
   fill_strides(b, shape, bc.b_stride);
   if (y.numel() > 0) {
     dispatch_float(a.dtype(), [&](auto tag) {
-    using scalar_t = decltype(tag);
-      k::binary_forward<scalar_t>(kop, bc, a.data<scalar_t>(), b.data<scalar_t>(), y.data<scalar_t>());
+      using scalar_t = decltype(tag);
+      ABBE_KERNEL(y.device(), binary_forward<scalar_t>, kop, bc, a.data<scalar_t>(), b.data<scalar_t>(),
+                  y.data<scalar_t>());
     });
   }
   return y;
@@ -56,8 +58,8 @@ Tensor unary(Op op, k::UnaryOp kop, const Tensor& x, double alpha, const char* n
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch_float(x.dtype(), [&](auto tag) {
     using scalar_t = decltype(tag);
-    k::unary_forward<scalar_t>(kop, x.numel(), xc.data<scalar_t>(), y.data<scalar_t>(),
-                               static_cast<scalar_t>(alpha));
+    ABBE_KERNEL(y.device(), unary_forward<scalar_t>, kop, x.numel(), xc.data<scalar_t>(), y.data<scalar_t>(),
+                static_cast<scalar_t>(alpha));
   });
   Tensor ys = y.detach();
   return autograd::record(name, y, {x}, [xc, ys, kop, alpha, name](const Tensor& g) {
@@ -65,9 +67,8 @@ Tensor unary(Op op, k::UnaryOp kop, const Tensor& x, double alpha, const char* n
     Tensor dx = Tensor::empty(xc.shape(), xc.dtype(), xc.device());
     dispatch_float(xc.dtype(), [&](auto tag) {
     using scalar_t = decltype(tag);
-      k::unary_backward<scalar_t>(kop, xc.numel(), xc.data<scalar_t>(), ys.data<scalar_t>(),
-                                  gc.data<scalar_t>(), dx.data<scalar_t>(),
-                                  static_cast<scalar_t>(alpha));
+      ABBE_KERNEL(dx.device(), unary_backward<scalar_t>, kop, xc.numel(), xc.data<scalar_t>(),
+                  ys.data<scalar_t>(), gc.data<scalar_t>(), dx.data<scalar_t>(), static_cast<scalar_t>(alpha));
     });
     return std::vector<Tensor>{dx};
   });
@@ -137,13 +138,23 @@ Tensor prelu(const Tensor& x, const Tensor& w) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch_float(x.dtype(), [&](auto tag) {
     using scalar_t = decltype(tag);
-    k::prelu_forward<scalar_t>(N, C, inner, Cw, xc.data<scalar_t>(), wc.data<scalar_t>(), y.data<scalar_t>());
+    ABBE_KERNEL(y.device(), prelu_forward<scalar_t>, N, C, inner, Cw, xc.data<scalar_t>(), wc.data<scalar_t>(),
+                y.data<scalar_t>());
   });
   return autograd::record("prelu", y, {x, w}, [xc, wc, N, C, inner, Cw](const Tensor& g) {
     Tensor gc = g.contiguous();
-    Tensor dx = Tensor::empty(xc.shape(), xc.dtype()), dw = Tensor::empty(wc.shape(), wc.dtype());
+    const Device dev = xc.device();
+    Tensor dx = Tensor::empty(xc.shape(), xc.dtype(), dev), dw = Tensor::empty(wc.shape(), wc.dtype(), dev);
     dispatch_float(xc.dtype(), [&](auto tag) {
-    using scalar_t = decltype(tag);
+      using scalar_t = decltype(tag);
+      if constexpr (kCudaBackend) {
+        if (dev.is_cuda()) {  // the CUDA kernel reduces dw through per-row partial sums
+          Storage workspace(kernels::cuda::prelu_backward_workspace_bytes(N, C), dev);
+          return kernels::cuda::prelu_backward<scalar_t>(N, C, inner, Cw, xc.data<scalar_t>(), wc.data<scalar_t>(),
+                                                         gc.data<scalar_t>(), dx.data<scalar_t>(),
+                                                         dw.data<scalar_t>(), workspace.data(), cuda_stream());
+        }
+      }
       k::prelu_backward<scalar_t>(N, C, inner, Cw, xc.data<scalar_t>(), wc.data<scalar_t>(),
                                   gc.data<scalar_t>(), dx.data<scalar_t>(), dw.data<scalar_t>());
     });
@@ -154,10 +165,12 @@ Tensor prelu(const Tensor& x, const Tensor& w) {
 void add_(Tensor& a, const Tensor& b, double alpha) {
   check_same_shape(a, b, "add_");
   ABBE_CHECK(a.is_contiguous(), "add_: destination must be contiguous");
+  ABBE_CHECK(a.device() == b.device(), "add_: destination on ", a.device(), ", source on ", b.device());
   Tensor bc = b.to(a.dtype()).contiguous();
   dispatch_float(a.dtype(), [&](auto tag) {
     using scalar_t = decltype(tag);
-    k::axpy<scalar_t>(a.numel(), static_cast<scalar_t>(alpha), bc.data<scalar_t>(), a.data<scalar_t>());
+    ABBE_KERNEL(a.device(), axpy<scalar_t>, a.numel(), static_cast<scalar_t>(alpha), bc.data<scalar_t>(),
+                a.data<scalar_t>());
   });
 }
 

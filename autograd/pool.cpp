@@ -2,6 +2,7 @@
 #include "autograd/ops.h"
 #include "graph/dispatch.h"
 #include "kernels/cpu/pool.h"
+#include "kernels/cuda/pool.h"
 
 namespace abbe {
 
@@ -31,7 +32,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
   Tensor y = Tensor::empty({s.N, s.C, s.P(), s.Q()}, x.dtype(), x.device());
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    k::avg_pool2d_forward<T>(s, xc.data<T>(), y.data<T>());
+    ABBE_KERNEL(y.device(), avg_pool2d_forward<T>, s, xc.data<T>(), y.data<T>());
   });
   const Shape in = x.shape();
   return autograd::record("avg_pool2d", y, {x}, [s, in](const Tensor& g) {
@@ -39,7 +40,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
     Tensor dx = Tensor::empty(in, g.dtype(), g.device());
     dispatch_float(g.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      k::avg_pool2d_backward<T>(s, gc.data<T>(), dx.data<T>());
+      ABBE_KERNEL(dx.device(), avg_pool2d_backward<T>, s, gc.data<T>(), dx.data<T>());
     });
     return std::vector<Tensor>{dx};
   });
@@ -50,10 +51,11 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
   const k::Pool2dShape s = pool_shape("max_pool2d", x, o);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({s.N, s.C, s.P(), s.Q()}, x.dtype(), x.device());
-  auto indices = std::make_shared<std::vector<int64_t>>(y.numel());
+  // Each output's argmax (h*W + w in its plane), kept on the device for backward.
+  auto indices = std::make_shared<Storage>(y.numel() * sizeof(int64_t), x.device());
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    k::max_pool2d_forward<T>(s, xc.data<T>(), y.data<T>(), indices->data());
+    ABBE_KERNEL(y.device(), max_pool2d_forward<T>, s, xc.data<T>(), y.data<T>(), static_cast<int64_t*>(indices->data()));
   });
   const Shape in = x.shape();
   return autograd::record("max_pool2d", y, {x}, [s, in, indices](const Tensor& g) {
@@ -61,7 +63,8 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
     Tensor dx = Tensor::empty(in, g.dtype(), g.device());
     dispatch_float(g.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      k::max_pool2d_backward<T>(s, gc.data<T>(), indices->data(), dx.data<T>());
+      ABBE_KERNEL(dx.device(), max_pool2d_backward<T>, s, gc.data<T>(), static_cast<const int64_t*>(indices->data()),
+                  dx.data<T>());
     });
     return std::vector<Tensor>{dx};
   });

@@ -5,6 +5,7 @@
 #include "graph/dispatch.h"
 #include "graph/views.h"
 #include "kernels/cpu/reduce.h"
+#include "kernels/cuda/reduce.h"
 
 namespace abbe {
 
@@ -17,6 +18,14 @@ Tensor reduce_keepdim(const Tensor& x, const Shape& out) {
   if (x.numel() == 0) return y.zero_();
   dispatch_float(x.dtype(), [&](auto tag) {
     using scalar_t = decltype(tag);
+    if constexpr (kCudaBackend) {
+      if (x.device().is_cuda()) {  // multi-block reductions combine partial sums in a workspace
+        Storage workspace(kernels::cuda::sum_reduce_workspace_bytes(x.dim(), xc.shape().data(), out.data()),
+                          x.device());
+        return kernels::cuda::sum_reduce<scalar_t>(x.dim(), xc.shape().data(), out.data(), xc.data<scalar_t>(),
+                                                   y.data<scalar_t>(), workspace.data(), cuda_stream());
+      }
+    }
     kernels::cpu::sum_reduce<scalar_t>(x.dim(), xc.shape().data(), out.data(),
                                        xc.data<scalar_t>(), y.data<scalar_t>());
   });

@@ -4,6 +4,7 @@
 #include "autograd/ops.h"
 #include "graph/dispatch.h"
 #include "kernels/cpu/resample.h"
+#include "kernels/cuda/resample.h"
 
 namespace abbe {
 
@@ -22,7 +23,7 @@ Tensor run(const Tensor& in, const Shape& out_shape, Kernel kernel) {
   Tensor out = Tensor::empty(out_shape, c.dtype(), c.device());
   dispatch_float(c.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    kernel(c.data<T>(), out.data<T>());
+    kernel(c.device(), c.data<T>(), out.data<T>());
   });
   return out;
 }
@@ -35,13 +36,13 @@ Tensor pixel_shuffle(const Tensor& x, int r) {
   ABBE_CHECK(r >= 1 && x.size(1) % (r * r) == 0, "pixel_shuffle: ", x.size(1),
              " channels are not divisible by r^2 = ", r * r);
   const int64_t N = x.size(0), C = x.size(1) / (r * r), H = x.size(2), W = x.size(3);
-  Tensor y = run(x, {N, C, H * r, W * r}, [&](auto* in, auto* out) {
-    k::pixel_shuffle_forward(N, C, H, W, int64_t(r), in, out);
+  Tensor y = run(x, {N, C, H * r, W * r}, [&](Device d, auto* in, auto* out) {
+    ABBE_KERNEL(d, pixel_shuffle_forward, N, C, H, W, int64_t(r), in, out);
   });
   const Shape in_shape = x.shape();
   return autograd::record("pixel_shuffle", y, {x}, [=](const Tensor& g) {
-    return std::vector<Tensor>{run(g, in_shape, [&](auto* dy, auto* dx) {
-      k::pixel_shuffle_backward(N, C, H, W, int64_t(r), dy, dx);
+    return std::vector<Tensor>{run(g, in_shape, [&](Device d, auto* dy, auto* dx) {
+      ABBE_KERNEL(d, pixel_shuffle_backward, N, C, H, W, int64_t(r), dy, dx);
     })};
   });
 }
@@ -52,13 +53,13 @@ Tensor pixel_unshuffle(const Tensor& x, int r) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   ABBE_CHECK(r >= 1 && H % r == 0 && W % r == 0, "pixel_unshuffle: spatial size ", H, "x", W,
              " is not divisible by r = ", r);
-  Tensor y = run(x, {N, C * r * r, H / r, W / r}, [&](auto* in, auto* out) {
-    k::pixel_unshuffle_forward(N, C, H, W, int64_t(r), in, out);
+  Tensor y = run(x, {N, C * r * r, H / r, W / r}, [&](Device d, auto* in, auto* out) {
+    ABBE_KERNEL(d, pixel_unshuffle_forward, N, C, H, W, int64_t(r), in, out);
   });
   const Shape in_shape = x.shape();
   return autograd::record("pixel_unshuffle", y, {x}, [=](const Tensor& g) {
-    return std::vector<Tensor>{run(g, in_shape, [&](auto* dy, auto* dx) {
-      k::pixel_unshuffle_backward(N, C, H, W, int64_t(r), dy, dx);
+    return std::vector<Tensor>{run(g, in_shape, [&](Device d, auto* dy, auto* dx) {
+      ABBE_KERNEL(d, pixel_unshuffle_backward, N, C, H, W, int64_t(r), dy, dx);
     })};
   });
 }
@@ -70,13 +71,13 @@ Tensor bilinear(const Tensor& x, int64_t P, int64_t Q, double sh, double sw, boo
   check_4d("upsample_bilinear", x);
   ABBE_CHECK(P > 0 && Q > 0, "upsample_bilinear: output size ", P, "x", Q, " must be positive");
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  Tensor y = run(x, {N, C, P, Q}, [&](auto* in, auto* out) {
-    k::upsample_bilinear_forward(N, C, H, W, P, Q, ac, sh, sw, in, out);
+  Tensor y = run(x, {N, C, P, Q}, [&](Device d, auto* in, auto* out) {
+    ABBE_KERNEL(d, upsample_bilinear_forward, N, C, H, W, P, Q, ac, sh, sw, in, out);
   });
   const Shape in_shape = x.shape();
   return autograd::record("upsample_bilinear", y, {x}, [=](const Tensor& g) {
-    return std::vector<Tensor>{run(g, in_shape, [&](auto* dy, auto* dx) {
-      k::upsample_bilinear_backward(N, C, H, W, P, Q, ac, sh, sw, dy, dx);
+    return std::vector<Tensor>{run(g, in_shape, [&](Device d, auto* dy, auto* dx) {
+      ABBE_KERNEL(d, upsample_bilinear_backward, N, C, H, W, P, Q, ac, sh, sw, dy, dx);
     })};
   });
 }
@@ -86,13 +87,13 @@ Tensor nearest(const Tensor& x, int64_t P, int64_t Q, double sh, double sw) {
   check_4d("upsample_nearest", x);
   ABBE_CHECK(P > 0 && Q > 0, "upsample_nearest: output size ", P, "x", Q, " must be positive");
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  Tensor y = run(x, {N, C, P, Q}, [&](auto* in, auto* out) {
-    k::upsample_nearest_forward(N, C, H, W, P, Q, sh, sw, in, out);
+  Tensor y = run(x, {N, C, P, Q}, [&](Device d, auto* in, auto* out) {
+    ABBE_KERNEL(d, upsample_nearest_forward, N, C, H, W, P, Q, sh, sw, in, out);
   });
   const Shape in_shape = x.shape();
   return autograd::record("upsample_nearest", y, {x}, [=](const Tensor& g) {
-    return std::vector<Tensor>{run(g, in_shape, [&](auto* dy, auto* dx) {
-      k::upsample_nearest_backward(N, C, H, W, P, Q, sh, sw, dy, dx);
+    return std::vector<Tensor>{run(g, in_shape, [&](Device d, auto* dy, auto* dx) {
+      ABBE_KERNEL(d, upsample_nearest_backward, N, C, H, W, P, Q, sh, sw, dy, dx);
     })};
   });
 }

@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "graph/error.h"
+#if ABBE_WITH_CUDA
+#include "kernels/cuda/device.h"
+#endif
 
 namespace abbe {
 
@@ -94,7 +97,12 @@ Allocator& allocator_for(Device d) {
     static auto* cpu = new CpuCachingAllocator();  // never destroyed: tensors may outlive main
     return *cpu;
   }
+#if ABBE_WITH_CUDA
+  ABBE_CHECK(d.index == 0, "device ", d, ": abbe uses one GPU, cuda:0");
+  return cuda::device_allocator();
+#else
   ABBE_FAIL("device ", d, " is not available in this build of abbe (built without CUDA)");
+#endif
 }
 
 }  // namespace abbe

@@ -1,8 +1,21 @@
 #include "graph/dispatch.h"
 
+#if ABBE_WITH_CUDA
+#include "kernels/cuda/device.h"
+#endif
+
 namespace abbe {
 
-bool supports(Op, Device device) { return device.is_cpu(); }
+// Every op has a CUDA kernel (tests/test_devices.cpp checks each one against the CPU).
+bool supports(Op, Device device) { return device.is_cpu() || kCudaBackend; }
+
+void* cuda_stream() {
+#if ABBE_WITH_CUDA
+  return cuda::current_stream();
+#else
+  return nullptr;
+#endif
+}
 
 Device common_device(Op op, std::initializer_list<const Tensor*> inputs) {
   Device d;

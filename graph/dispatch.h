@@ -14,4 +14,23 @@ Device common_device(Op op, std::initializer_list<const Tensor*> inputs);
 
 [[noreturn]] void unsupported(Op op, Device device);
 
+// The current CUDA stream (a cudaStream_t as void*) for kernel launchers; nullptr without CUDA.
+void* cuda_stream();
+
 }  // namespace abbe
+
+// Runs one kernel on `device`: kernels::cuda::NAME(args..., stream) for a CUDA tensor,
+// kernels::cpu::NAME(args...) otherwise. Both backends give each kernel the same name and
+// arguments (the CUDA one adds the stream), so an op has one call site per kernel. Use it inside
+// a dispatch_float lambda (a template): in CPU-only builds the CUDA call is then discarded
+// without being instantiated, and there is nothing to link.
+#define ABBE_KERNEL(device, name, ...)                                        \
+  do {                                                                        \
+    if constexpr (::abbe::kCudaBackend) {                                     \
+      if ((device).is_cuda()) {                                               \
+        ::abbe::kernels::cuda::name(__VA_ARGS__, ::abbe::cuda_stream());      \
+        break;                                                                \
+      }                                                                       \
+    }                                                                         \
+    ::abbe::kernels::cpu::name(__VA_ARGS__);                                  \
+  } while (0)

@@ -5,6 +5,10 @@
 #include "graph/allocator.h"
 #include "graph/rng.h"
 #include "kernels/cpu/copy.h"
+#if ABBE_WITH_CUDA
+#include "kernels/cuda/copy.h"
+#include "kernels/cuda/device.h"
+#endif
 
 namespace abbe {
 
@@ -138,27 +142,65 @@ void check_same_shape(const Tensor& a, const Tensor& b, const char* what) {
 
 // ---- copies ----
 
+// Copies between two tensors on one device, any dtypes and layouts.
+static void copy_same_device(const Tensor& dst, const Tensor& src) {
+  if (src.dtype() == dst.dtype() && src.is_contiguous() && dst.is_contiguous()) {
+#if ABBE_WITH_CUDA
+    if (dst.device().is_cuda()) return cuda::copy_device(dst.raw_data(), src.raw_data(), dst.nbytes());
+#endif
+    std::memcpy(dst.raw_data(), src.raw_data(), dst.nbytes());
+    return;
+  }
+  dispatch_float(src.dtype(), [&](auto src_tag) {
+    using S = decltype(src_tag);
+    dispatch_float(dst.dtype(), [&](auto dst_tag) {
+      using D = decltype(dst_tag);
+      if constexpr (kCudaBackend) {
+        if (dst.device().is_cuda())
+          return kernels::cuda::strided_copy<S, D>(dst.dim(), dst.shape().data(), src.data<S>(),
+                                                   src.strides().data(), dst.data<D>(),
+                                                   dst.strides().data(), cuda::current_stream());
+      }
+      kernels::cpu::strided_copy<S, D>(dst.dim(), dst.shape().data(), src.data<S>(), src.strides().data(),
+                                       dst.data<D>(), dst.strides().data());
+    });
+  });
+}
+
 Tensor& Tensor::copy_(const Tensor& src) {
   ABBE_CHECK(src.shape() == shape(), "copy_: source shape ", src.shape(), " != destination shape ",
              shape());
-  ABBE_CHECK(src.device().is_cpu() && device().is_cpu(),
-             "copy_: only CPU tensors in this build, got ", src.device(), " -> ", device());
   if (numel() == 0) return *this;
-  dispatch_float(src.dtype(), [&](auto src_tag) {
-    using S = decltype(src_tag);
-    dispatch_float(dtype(), [&](auto dst_tag) {
-      using D = decltype(dst_tag);
-      kernels::cpu::strided_copy<S, D>(dim(), shape().data(), src.data<S>(), src.strides().data(),
-                                       data<D>(), strides().data());
-    });
-  });
+  if (src.device() == device()) {
+    copy_same_device(*this, src);
+    return *this;
+  }
+#if ABBE_WITH_CUDA
+  // Across devices: convert and compact on the source side, move the bytes, then scatter into
+  // this tensor's layout on its side. Uploads are asynchronous, downloads wait for the data.
+  const bool direct = is_contiguous();
+  Tensor staged = src.to(dtype()).contiguous();
+  Tensor landing = direct ? *this : empty(shape(), dtype(), device());
+  if (device().is_cuda())
+    cuda::upload(landing.raw_data(), staged.raw_data(), nbytes());
+  else
+    cuda::download(landing.raw_data(), staged.raw_data(), nbytes());
+  if (!direct) copy_same_device(*this, landing);
   return *this;
+#else
+  ABBE_FAIL("copy_: ", src.device(), " -> ", device(), ": this build of abbe has no CUDA backend");
+#endif
 }
 
 Tensor& Tensor::fill_(double value) {
   if (!is_contiguous()) return copy_(full(shape(), value, dtype(), device()));
   dispatch_float(dtype(), [&](auto tag) {
     using scalar_t = decltype(tag);
+    if constexpr (kCudaBackend) {
+      if (device().is_cuda())
+        return kernels::cuda::fill<scalar_t>(numel(), static_cast<scalar_t>(value), data<scalar_t>(),
+                                             cuda::current_stream());
+    }
     kernels::cpu::fill<scalar_t>(numel(), static_cast<scalar_t>(value), data<scalar_t>());
   });
   return *this;
@@ -191,20 +233,23 @@ Tensor Tensor::to(DType dt) const {
 
 Tensor Tensor::to(Device d) const {
   if (d == device()) return *this;
-  ABBE_FAIL("cannot move a tensor to ", d, ": this build of abbe has no CUDA backend");
+  Tensor out = empty(shape(), dtype(), d);
+  out.copy_(*this);
+  return out;
 }
 
 double Tensor::item() const {
   ABBE_CHECK(numel() == 1, "item() needs a single-element tensor, got shape ", shape());
+  const Tensor host = to(Device::cpu());
   return dispatch_float(dtype(), [&](auto tag) {
     using scalar_t = decltype(tag);
-    return static_cast<double>(*data<scalar_t>());
+    return static_cast<double>(*host.data<scalar_t>());
   });
 }
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
-  Tensor c = to(dtype_of<T>()).contiguous();
+  Tensor c = to(Device::cpu()).to(dtype_of<T>()).contiguous();
   const T* p = c.data<T>();
   return std::vector<T>(p, p + c.numel());
 }

@@ -93,6 +93,11 @@ void Module::to(DType dtype) {
     if (t.dtype() != dtype) t.set_data(t.to(dtype));
 }
 
+void Module::to(Device device) {
+  for (auto& [n, t] : state_dict())
+    if (t.device() != device) t.set_data(t.to(device));
+}
+
 void Sequential::push_back(std::shared_ptr<UnaryModule> m) {
   register_module(std::to_string(layers_.size()), m);
   layers_.push_back(std::move(m));

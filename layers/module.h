@@ -38,6 +38,8 @@ class Module {
   void zero_grad();
   // Converts every parameter and buffer to dtype in place (float64 for gradchecks and parity).
   void to(DType dtype);
+  // Moves every parameter and buffer to `device` in place (handles stay valid; grads are dropped).
+  void to(Device device);
 
  protected:
   Tensor register_parameter(const std::string& name, Tensor t);

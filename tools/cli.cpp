@@ -203,6 +203,20 @@ std::string Parser::help() const {
   return os.str();
 }
 
+void add_device_flag(Parser& p, std::string* spec) {
+  p.add("device", spec, "where to run: cpu, cuda or auto (a GPU when usable, else the CPU)");
+}
+
+Device resolve_device(const std::string& spec) {
+  if (spec != "cpu" && spec != "cuda" && spec != "cuda:0" && spec != "auto")
+    throw UsageError("--device: unknown device '" + spec + "' (expected cpu, cuda or auto)");
+  std::string note;
+  const Device d = select_device(spec, &note);
+  static bool noted = false;
+  if (!note.empty() && !noted) std::fprintf(stderr, "%s\n", note.c_str()), noted = true;
+  return d;
+}
+
 bool parse_or_help(Parser& parser, const std::vector<std::string>& args) {
   try {
     parser.parse(args);

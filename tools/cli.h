@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "graph/device.h"
+
 namespace abbe::cli {
 
 // Bad usage: an unknown flag, a missing or malformed value. The message names the flag.
@@ -111,6 +113,13 @@ class OutputGuard {
 // is not a directory itself. Checked before long work, so a typo fails in a second, not after
 // an hour of training.
 void check_writable(const std::string& path, const std::string& what);
+
+// --device: registers the flag ("auto" by default) on `p`, writing the spec to *spec.
+void add_device_flag(Parser& p, std::string* spec);
+// The device the spec names (graph/device.h's select_device). An unknown spec is a UsageError;
+// cuda without a usable GPU throws abbe::Error naming the driver status; auto falling back to the
+// CPU says so on stderr, once per process.
+Device resolve_device(const std::string& spec);
 
 // "3m07s", "1h02m", "12.4s".
 std::string format_duration(double seconds);

@@ -54,7 +54,7 @@ Tensor clip01(const Tensor& x) {
 }  // namespace
 
 int run_demo(const Args& args) {
-  std::string out = "abbe-demo", log_path;
+  std::string out = "abbe-demo", log_path, device = "auto";
   double minutes = 5;
   uint64_t seed = 0;
   int64_t train_count = 96, test_count = 8;
@@ -70,7 +70,9 @@ int run_demo(const Args& args) {
   p.add("train-count", &train_count, "simulated training images").range(2, 100000);
   p.add("test-count", &test_count, "simulated held-out images").range(1, 10000);
   p.add("log", &log_path, "write JSON-lines events here").meta("FILE");
+  add_device_flag(p, &device);
   if (!parse_or_help(p, args)) return 0;
+  const Device dev = resolve_device(device);
 
   const auto t_start = Clock::now();
   OutputGuard guard;
@@ -110,6 +112,7 @@ int run_demo(const Args& args) {
   o.checkpoint_path = out + "/sisr.safetensors";
   o.best_path = out + "/sisr.best.safetensors";
   o.time_budget_s = minutes * 60;
+  o.device = dev;
   guard.add(o.checkpoint_path);
   guard.add(o.best_path);
   train::SisrTrainer trainer(o, train_set.lr, train_set.hr);

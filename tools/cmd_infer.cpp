@@ -39,7 +39,7 @@ std::unique_ptr<SISR> load_sisr(const std::string& path, const SisrFlags& flags,
 }
 
 int run_infer(const Args& args) {
-  std::string net_name = "sisr", weights, in, out, log_path;
+  std::string net_name = "sisr", weights, in, out, log_path, device = "auto";
   SisrFlags f;
   bool raw_mode = false;
   Parser p("infer", "--weights W.safetensors [--raw] [flags] IN.tif OUT.tif",
@@ -57,16 +57,19 @@ int run_infer(const Args& args) {
   p.add("recon-blocks", &f.recon_blocks, "reconstruction blocks (weights without metadata)")
       .range(0, 100);
   p.add("log", &log_path, "write JSON-lines events here").meta("FILE");
+  add_device_flag(p, &device);
   p.positional("IN.tif", &in, "input stack (pages, h, w)");
   p.positional("OUT.tif", &out, "output float32 stack (pages, fh, fw)");
   if (!parse_or_help(p, args)) return 0;
   if (net_name != "sisr")
     throw UsageError("--net: unknown net '" + net_name + "' (available: sisr)");
+  const Device dev = resolve_device(device);
   check_writable(out, "output");
 
   const Tensor stack = io::read_tiff(in);
   io::check_finite(stack, "input '" + in + "'");
   auto net = load_sisr(weights, f, p);
+  net->to(dev);
   const int64_t n = stack.size(0), h = stack.size(1), w = stack.size(2);
   const int64_t s = net->config().scale;
   JsonLog log(log_path);

@@ -60,7 +60,7 @@ io::Json options_json(const train::SisrTrainOptions& o) {
 }  // namespace
 
 int run_train(const Args& args) {
-  std::string net = "sisr", lr_path, gt_path, out, best, resume, log_path;
+  std::string net = "sisr", lr_path, gt_path, out, best, resume, log_path, device = "auto";
   train::SisrTrainOptions o;
   int scale = 0;
   double minutes = 0;
@@ -101,7 +101,9 @@ int run_train(const Args& args) {
   p.add("resume", &resume, "continue from this checkpoint").meta("FILE");
   p.add("minutes", &minutes, "time budget: fit the step count to it (0: none)").range(0, 1e6);
   p.add("log", &log_path, "write JSON-lines events here").meta("FILE");
+  add_device_flag(p, &device);
   if (!parse_or_help(p, args)) return 0;
+  o.device = resolve_device(device);
   if (net != "sisr") throw UsageError("--net: unknown net '" + net + "' (available: sisr)");
   if (best.empty()) best = best_path_for(out);
   if (best == out) throw UsageError("--best must differ from --out");

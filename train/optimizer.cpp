@@ -4,7 +4,9 @@
 #include <cmath>
 #include <set>
 
+#include "graph/dispatch.h"
 #include "kernels/cpu/optim.h"
+#include "kernels/cuda/optim.h"
 
 namespace abbe::train {
 
@@ -26,14 +28,12 @@ Optimizer::Optimizer(NamedTensors params, double lr, std::vector<std::string> bu
     ABBE_CHECK(!name.empty(), "optimizer: a parameter has an empty name");
     ABBE_CHECK(seen.insert(name).second, "optimizer: parameter '", name, "' is listed twice");
     ABBE_CHECK(p.defined(), "optimizer: parameter '", name, "' is undefined");
-    ABBE_CHECK(p.device().is_cpu(), "optimizer: parameter '", name, "' is ", describe(p),
-               "; optimisers run on the CPU only for now");
     ABBE_CHECK(p.is_contiguous(), "optimizer: parameter '", name, "' ", describe(p),
                " is not contiguous (updates are in place on its storage)");
   }
   buffers_.resize(kinds_.size());
   for (auto& per_param : buffers_)
-    for (const auto& [name, p] : params_) per_param.push_back(Tensor::zeros(p.shape(), p.dtype()));
+    for (const auto& [name, p] : params_) per_param.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device()));
   param_steps_.assign(params_.size(), 0);
 }
 
@@ -139,9 +139,9 @@ void Adam::update(size_t i, const Tensor& grad, int64_t param_step) {
   const Tensor& p = params()[i].second;
   dispatch_float(p.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    kernels::cpu::adam_step<T>(p.numel(), p.data<T>(), grad.data<T>(), buffer(0, i).data<T>(),
-                               buffer(1, i).data<T>(), lr(), opt_.beta1, opt_.beta2, opt_.eps,
-                               opt_.weight_decay, opt_.decoupled, param_step);
+    ABBE_KERNEL(p.device(), adam_step<T>, p.numel(), p.data<T>(), grad.data<T>(), buffer(0, i).data<T>(),
+                buffer(1, i).data<T>(), lr(), opt_.beta1, opt_.beta2, opt_.eps, opt_.weight_decay,
+                opt_.decoupled, param_step);
   });
 }
 
@@ -174,8 +174,8 @@ void SGD::update(size_t i, const Tensor& grad, int64_t param_step) {
   dispatch_float(p.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* buf = opt_.momentum != 0 ? buffer(0, i).data<T>() : nullptr;
-    kernels::cpu::sgd_step<T>(p.numel(), p.data<T>(), grad.data<T>(), buf, lr(), opt_.momentum,
-                              opt_.dampening, opt_.weight_decay, opt_.nesterov, param_step == 1);
+    ABBE_KERNEL(p.device(), sgd_step<T>, p.numel(), p.data<T>(), grad.data<T>(), buf, lr(), opt_.momentum,
+                opt_.dampening, opt_.weight_decay, opt_.nesterov, param_step == 1);
   });
 }
 

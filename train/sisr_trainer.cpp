@@ -141,6 +141,7 @@ SisrTrainer::SisrTrainer(const SisrTrainOptions& o, const Tensor& lr_stack, cons
   }
 
   net_ = std::make_unique<SISR>(o.net, gen_);
+  net_->to(o.device);
   net_->train();
   adam_ = std::make_unique<Adam>(net_->named_parameters(),
                                  AdamOptions{.lr = o.lr, .beta1 = o.beta1, .beta2 = o.beta2});
@@ -212,7 +213,8 @@ double SisrTrainer::validate() {
 
 void SisrTrainer::check_parameters_finite(int64_t t) const {
   for (const auto& [name, p] : net_->named_parameters()) {
-    const float* d = p.data<float>();
+    const Tensor host = p.to(Device::cpu());
+    const float* d = host.data<float>();
     for (int64_t k = 0; k < p.numel(); ++k)
       if (!std::isfinite(d[k]))
         ABBE_FAIL("training diverged at step ", t, ": parameter '", name,
@@ -269,6 +271,7 @@ TrainResult SisrTrainer::run(const TrainCallbacks& cb) {
   while (step_ < opt_.steps) {
     const int64_t t = step_ + 1;  // the step being taken, counted from 1
     make_batch(t - 1, x, y);
+    x = x.to(opt_.device), y = y.to(opt_.device);
     gen_.set_offset(uint64_t(t) << kDropoutShift);
     const double lr = budget ? schedule_->lr_at(static_cast<int64_t>(progress * double(opt_.steps)))
                              : schedule_->lr_at(t - 1);
@@ -334,7 +337,8 @@ TrainResult SisrTrainer::run(const TrainCallbacks& cb) {
 Tensor sisr_infer(SISR& net, const Tensor& lr_frame, bool normalise) {
   require(lr_frame.defined() && lr_frame.dim() == 2, "SISR inference: a frame must be (h,w), got ",
           lr_frame.defined() ? describe(lr_frame) : std::string("nothing"));
-  const Tensor x = normalise ? io::min_max(lr_frame) : lr_frame.to(DType::f32).contiguous();
+  const Device device = net.named_parameters().front().second.device();
+  const Tensor x = (normalise ? io::min_max(lr_frame) : lr_frame.to(DType::f32).contiguous()).to(device);
   const int64_t h = x.size(0), w = x.size(1), f = net.config().scale;
   autograd::NoGradGuard no_grad;
   const bool was_training = net.is_training();
@@ -347,7 +351,7 @@ Tensor sisr_infer(SISR& net, const Tensor& lr_frame, bool normalise) {
     throw;
   }
   net.train(was_training);
-  return raw::reshape(narrow(out, 1, 0, 1).contiguous(), {f * h, f * w});
+  return raw::reshape(narrow(out, 1, 0, 1).contiguous(), {f * h, f * w}).to(Device::cpu());
 }
 
 }  // namespace abbe::train

@@ -51,6 +51,8 @@ struct SisrTrainOptions {
   // `steps` as an upper bound. The step count is estimated from the measured speed and the
   // schedule followed by progress through the budget, so the lr still anneals to its end.
   double time_budget_s = 0;
+  // Where the net trains; batches are cut on the CPU and uploaded.
+  Device device = Device::cpu();
 };
 
 struct StepReport {
@@ -131,7 +133,7 @@ bool sisr_config_from_metadata(const std::map<std::string, std::string>& meta, S
 // One frame through the net with no tape: lr_frame (h,w) -> (fh,fw) float32 (the mean channel
 // of a Bayesian net). normalise: min-max the frame first (as in training); otherwise the values
 // go in as they are. The net runs in eval mode; its train/eval mode is restored afterwards.
-// Full frame, no tiling.
+// Full frame, no tiling. Runs on the net's device; the result is on the CPU.
 Tensor sisr_infer(SISR& net, const Tensor& lr_frame, bool normalise = true);
 
 }  // namespace abbe::train
