@@ -127,6 +127,21 @@ TEST_F(Cli, InferRawEqualsTheLibraryForward) {
   EXPECT_ALL_CLOSE(io::read_tiff(out), expected, 1e-5, 1e-4);
 }
 
+TEST_F(Cli, InferOnTheCudaDeviceEqualsTheCpu) {
+  // --device cuda runs the net on the CUDA device (the emulator in this build); auto says once on
+  // stderr why it stays on the CPU.
+  const std::string cpu_out = dir_->file("sr_cpu.tif"), cuda_out = dir_->file("sr_cuda.tif");
+  std::string msg;
+  ASSERT_EQ(testing::run_abbe("infer --weights " + ckpt() + " " + lr_tif() + " " + cpu_out, &msg), 0) << msg;
+  EXPECT_TRUE(contains(msg, "device auto:")) << msg;
+  if (!kCudaBackend) return;
+  ASSERT_EQ(testing::run_abbe("infer --device cuda --weights " + ckpt() + " " + lr_tif() + " " + cuda_out, &msg),
+            0)
+      << msg;
+  EXPECT_FALSE(contains(msg, "device auto:")) << msg;
+  EXPECT_ALL_CLOSE(io::read_tiff(cuda_out), io::read_tiff(cpu_out), 1e-4, 1e-5);
+}
+
 TEST_F(Cli, HelpForEverySubcommand) {
   for (const char* cmd : {"simulate", "train", "infer", "demo"}) {
     std::string out;
@@ -160,6 +175,11 @@ TEST_F(Cli, BadInputsFailCleanly) {
   testing::TempDir bad;
   const std::string out = bad.file("out.safetensors"), sr = bad.file("sr.tif");
   const std::string base = " --lr-stack " + lr_tif() + " --gt-stack " + gt_tif() + " --out " + out;
+
+  // An unknown device is a usage error; a second GPU is refused by name.
+  expect_failure("infer --device gpu --weights " + ckpt() + " " + lr_tif() + " " + sr, 2,
+                 {"--device: unknown device 'gpu' (expected cpu, cuda or auto)"}, sr);
+  expect_failure("train" + base + " --device cuda:1", 1, {"abbe uses one GPU"}, out);
 
   // Missing file.
   expect_failure(

@@ -5,7 +5,9 @@
 //     augmentation are broken;
 //   - resuming from a mid-run checkpoint repeats the uninterrupted run's steps exactly;
 //   - a time budget ends the run in time with the lr annealed;
-//   - a diverging run stops with an error naming the step and leaves the last checkpoint.
+//   - a diverging run stops with an error naming the step and leaves the last checkpoint;
+//   - training on the CUDA device (the emulator here, with dropout) follows the CPU run, and its
+//     checkpoint resumes on the CPU.
 #include <cmath>
 #include <filesystem>
 
@@ -158,6 +160,37 @@ TEST(SisrTrain, DivergenceNamesTheStepAndKeepsTheLastCheckpoint) {
   const train::CheckpointInfo info = train::load_checkpoint(o.checkpoint_path, net);
   EXPECT_EQ(info.step, trainer.step());
 }
+
+#if ABBE_WITH_CUDA
+TEST(SisrTrain, CudaRunFollowsTheCpuRun) {
+  testing::TempDir dir;
+  const data::SimPair set = data::simulate_stack(small_sim(), 41, 5);
+  train::SisrTrainOptions o = small_options();
+  o.net.dropout = 0.2;  // the CUDA dropout mask must be the CPU's
+  o.val_count = 1;
+  o.steps = 6;
+  o.batch = 2;
+  o.patch = 16;
+  train::SisrTrainer cpu(o, set.lr, set.hr);
+  cpu.run();
+  o.device = Device::cuda();
+  o.checkpoint_path = dir.file("cuda.safetensors");
+  train::SisrTrainer gpu(o, set.lr, set.hr);
+  EXPECT_EQ(gpu.model().named_parameters().front().second.device(), Device::cuda());
+  const train::TrainResult r = gpu.run();
+  EXPECT_EQ(r.steps, 6);
+  for (int64_t t = 1; t <= 6; ++t)
+    EXPECT_NEAR(gpu.loss_at_step(t), cpu.loss_at_step(t), 1e-4 * cpu.loss_at_step(t)) << "step " << t;
+  const NamedTensors wc = cpu.model().state_dict(), wg = gpu.model().state_dict();
+  for (size_t i = 0; i < wc.size(); ++i) EXPECT_ALL_CLOSE(wg[i].second.to(Device::cpu()), wc[i].second, 1e-3, 1e-5);
+  // The checkpoint holds CPU tensors: a CPU trainer loads it.
+  o.device = Device::cpu();
+  o.steps = 8;
+  train::SisrTrainer resumed(o, set.lr, set.hr);
+  resumed.resume(o.checkpoint_path);
+  EXPECT_EQ(resumed.step(), 6);
+}
+#endif
 
 }  // namespace
 }  // namespace abbe

@@ -208,7 +208,7 @@ void add_device_flag(Parser& p, std::string* spec) {
 }
 
 Device resolve_device(const std::string& spec) {
-  if (spec != "cpu" && spec != "cuda" && spec != "cuda:0" && spec != "auto")
+  if (spec != "cpu" && spec != "auto" && spec != "cuda" && !spec.starts_with("cuda:"))
     throw UsageError("--device: unknown device '" + spec + "' (expected cpu, cuda or auto)");
   std::string note;
   const Device d = select_device(spec, &note);

@@ -5,18 +5,11 @@
 #include "kernels/cuda/copy.h"
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/launch.h"
 
 namespace abbe::kernels::cuda {
 
 namespace {
-
-constexpr int kBlock = 256;
-constexpr int64_t kMaxBlocks = 8192;
-
-int grid_for(int64_t n) {
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  return static_cast<int>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
-}
 
 // Sizes and strides padded to 5 dims (leading sizes 1), passed by value.
 struct Layout {
@@ -27,8 +20,7 @@ struct Layout {
 
 template <typename Src, typename Dst>
 __global__ void strided_copy_kernel(Layout l, int64_t n, const Src* __restrict__ src, Dst* __restrict__ dst) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t rest = i, s = 0, d = 0;
     for (int k = 4; k >= 0; --k) {
       const int64_t idx = rest % l.size[k];
@@ -42,8 +34,7 @@ __global__ void strided_copy_kernel(Layout l, int64_t n, const Src* __restrict__
 
 template <typename T>
 __global__ void fill_kernel(int64_t n, T value, T* __restrict__ dst) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  for (int64_t i = global_thread(); i < n; i += grid_threads())
     dst[i] = value;
 }
 

@@ -7,25 +7,17 @@
 
 #include "graph/rng.h"
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/launch.h"
 
 namespace abbe::kernels::cuda {
 
 namespace {
 
-constexpr int kBlock = 256;
-constexpr int64_t kMaxBlocks = 8192;  // the grid-stride loop covers the rest
-
-int grid_for(int64_t n) {
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  return static_cast<int>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
-}
-
 // x, y: (n). pf and scale are rounded on the host exactly as the CPU kernel rounds them.
 template <typename T>
 __global__ void __launch_bounds__(kBlock) dropout_kernel(int64_t n, float pf, T scale, uint64_t seed, uint64_t base,
                                                          const T* x, T* y) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+  for (int64_t i = global_thread(); i < n; i += grid_threads())
     y[i] = Philox::uniform(seed, base + static_cast<uint64_t>(i)) >= pf ? x[i] * scale : T(0);
 }
 

@@ -10,27 +10,11 @@
 #include <cstdint>
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/launch.h"
 
 namespace abbe::kernels::cuda {
 
 namespace {
-
-constexpr int kBlock = 256;
-
-// Keeps ptxas from unrolling a grid-stride loop: unrolled around double-precision exp, sm_90
-// spills registers to local memory (36 bytes, seen with nvcc 13); the loop is memory-bound anyway.
-#if defined(__CUDACC__)
-#define ABBE_NO_UNROLL _Pragma("unroll 1")
-#else
-#define ABBE_NO_UNROLL
-#endif
-// Enough blocks to fill any current GPU several times over; the grid-stride loop covers the rest.
-constexpr int64_t kMaxBlocks = 8192;
-
-int grid_for(int64_t n) {
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  return static_cast<int>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
-}
 
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
@@ -43,13 +27,6 @@ bool vec4_ok(int64_t n, const void* p0, const void* p1, const void* p2 = nullptr
     return n % 4 == 0 && aligned16(p0) && aligned16(p1) && aligned16(p2) && aligned16(p3);
   }
 }
-
-cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
-
-__device__ __forceinline__ int64_t global_thread() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t grid_threads() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
 
 // ---- Math overloads: float calls the f-suffixed function (no silent promotion to double).
 __device__ __forceinline__ float d_exp(float v) { return expf(v); }

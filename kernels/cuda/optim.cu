@@ -9,33 +9,11 @@
 #include <cstdint>
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/launch.h"
 
 namespace abbe::kernels::cuda {
 
 namespace {
-
-constexpr int kBlock = 256;
-constexpr int64_t kMaxBlocks = 8192;  // the grid-stride loop covers the rest
-
-// Keeps ptxas from unrolling the grid-stride loops (double sqrt and division inside); they are
-// memory-bound anyway.
-#if defined(__CUDACC__)
-#define ABBE_NO_UNROLL _Pragma("unroll 1")
-#else
-#define ABBE_NO_UNROLL
-#endif
-
-int grid_for(int64_t n) {
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  return static_cast<int>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
-}
-
-cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
-
-__device__ __forceinline__ int64_t global_thread() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t grid_threads() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
 
 __device__ __forceinline__ float madd(float a, float b, float c) { return __fmaf_rn(a, b, c); }
 __device__ __forceinline__ double madd(double a, double b, double c) { return __fma_rn(a, b, c); }

@@ -20,14 +20,13 @@
 #include <cstdint>
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/launch.h"
 
 namespace abbe::kernels::cuda {
 
 namespace {
 
-constexpr int kBlock = 256;
 constexpr int kWarps = kBlock / 32;
-constexpr int64_t kMaxBlocks = 8192;     // grid cap; the loops over work items cover the rest
 constexpr int64_t kTargetBlocks = 1024;  // enough blocks to fill a current GPU several times over
 constexpr int64_t kMinPerThread = 16;    // elements a thread should sum before a chunk is split off
 // Canonical groups alternate kept/summed, so ndim <= 8 dims give at most 4 groups of each kind.
@@ -39,8 +38,6 @@ constexpr int kMaxGroups = (kReduceMaxDims + 1) / 2;
 #else
 #define ABBE_UNROLL4
 #endif
-
-cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -281,7 +278,8 @@ __global__ void __launch_bounds__(kBlock) reduce_finish(int64_t n_out, int64_t s
   }
 }
 
-int grid_for(int64_t items_per_block) { return static_cast<int>(min64(items_per_block, kMaxBlocks)); }
+// One block per work item, capped (the kernels loop over the rest).
+int blocks_for(int64_t items) { return static_cast<int>(min64(items, kMaxBlocks)); }
 
 }  // namespace
 
@@ -310,17 +308,17 @@ void sum_reduce(int ndim, const int64_t* in_size, const int64_t* out_size, const
   }
   if (p.rows) {
     const int64_t per_block = kBlock / p.group;
-    const int grid = grid_for(ceil_div(p.items(), per_block));
+    const int grid = blocks_for(ceil_div(p.items(), per_block));
     switch (p.group) {
       case 1: ABBE_LAUNCH((reduce_rows<T, 1>), grid, kBlock, 0, s, p, x, y, part); break;
       case 32: ABBE_LAUNCH((reduce_rows<T, 32>), grid, kBlock, 0, s, p, x, y, part); break;
       default: ABBE_LAUNCH((reduce_rows<T, kBlock>), grid, kBlock, 0, s, p, x, y, part); break;
     }
   } else {
-    ABBE_LAUNCH(reduce_cols<T>, grid_for(p.items()), dim3(p.bx, p.by), 0, s, p, x, y, part);
+    ABBE_LAUNCH(reduce_cols<T>, blocks_for(p.items()), dim3(p.bx, p.by), 0, s, p, x, y, part);
   }
   if (p.splits > 1)
-    ABBE_LAUNCH(reduce_finish<T>, grid_for(ceil_div(p.n_out, kWarps)), kBlock, 0, s, p.n_out, p.splits,
+    ABBE_LAUNCH(reduce_finish<T>, blocks_for(ceil_div(p.n_out, kWarps)), kBlock, 0, s, p.n_out, p.splits,
                 static_cast<const double*>(part), y);
 }
 

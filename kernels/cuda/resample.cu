@@ -18,26 +18,11 @@
 #include <cstdint>
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/launch.h"
 
 namespace abbe::kernels::cuda {
 
 namespace {
-
-constexpr int kBlock = 256;
-// Enough blocks to fill any current GPU several times over; the grid-stride loop covers the rest.
-constexpr int64_t kMaxBlocks = 8192;
-
-int grid_for(int64_t n) {
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  return static_cast<int>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
-}
-
-cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
-
-__device__ __forceinline__ int64_t global_thread() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t grid_threads() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
 
 __device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 

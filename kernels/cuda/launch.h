@@ -1,0 +1,39 @@
+#pragma once
+// Launch geometry shared by the kernels/cuda/*.cu files (include after cuda_compat.h). Most
+// kernels are grid-stride loops over 256-thread blocks: consecutive threads touch consecutive
+// elements (coalesced), and a grid capped at kMaxBlocks covers any n.
+#include <cstdint>
+
+#include "kernels/cuda/cuda_compat.h"
+
+// Keeps ptxas from unrolling a grid-stride loop. Unrolled around double-precision exp, sqrt or
+// division, sm_90 spilled registers to local memory (seen with nvcc 13); such loops are
+// memory-bound anyway.
+#if defined(__CUDACC__)
+#define ABBE_NO_UNROLL _Pragma("unroll 1")
+#else
+#define ABBE_NO_UNROLL
+#endif
+
+namespace abbe::kernels::cuda {
+
+constexpr int kBlock = 256;
+// Enough blocks to fill any current GPU several times over; the grid-stride loop covers the rest.
+constexpr int64_t kMaxBlocks = 8192;
+
+// Blocks for n elements, one per thread, capped at kMaxBlocks.
+inline int grid_for(int64_t n) {
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  return static_cast<int>(blocks < kMaxBlocks ? blocks : kMaxBlocks);
+}
+
+// The launchers take streams as void* (their headers include no CUDA header).
+inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+
+// The grid-stride loop: for (int64_t i = global_thread(); i < n; i += grid_threads()).
+__device__ __forceinline__ int64_t global_thread() {
+  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ int64_t grid_threads() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
+
+}  // namespace abbe::kernels::cuda
