@@ -5,10 +5,8 @@
 #include "graph/allocator.h"
 #include "graph/rng.h"
 #include "kernels/cpu/copy.h"
-#if ABBE_WITH_CUDA
-#include "kernels/cuda/copy.h"
+#include "kernels/cuda/copy.h"  // declarations only; CPU-only builds never instantiate the calls
 #include "kernels/cuda/device.h"
-#endif
 
 namespace abbe {
 
