@@ -3,6 +3,8 @@
 // selection with its messages.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "graph/views.h"
 #include "kernels/cuda/device.h"
 #include "tests/testing.h"
@@ -51,6 +53,31 @@ TEST(CudaDevice, CopiesAnyLayoutAndDtypeAcrossDevices) {
   EXPECT_EQ(c.device(), kCuda);
   EXPECT_TRUE(c.is_contiguous());
   EXPECT_ALL_CLOSE(c.to(Device::cpu()), raw::permute(view, {1, 2, 0}).to(DType::f32), 0, 0);
+}
+
+TEST(CudaDevice, StridedCopyMatchesTheCpuOnEveryKindOfView) {
+  // Each view is taken of the same base on both devices and made contiguous there: the device
+  // kernel (size-1 dims dropped, contiguous dims merged, broadcasts with stride 0) against the CPU's.
+  using View = std::function<Tensor(const Tensor&)>;
+  const std::vector<std::pair<std::string, View>> views = {
+      {"permute 5-D", [](const Tensor& t) { return raw::permute(t, {4, 2, 0, 3, 1}); }},
+      {"narrow inner", [](const Tensor& t) { return raw::narrow(t, 4, 1, 3); }},
+      {"narrow outer (mergeable)", [](const Tensor& t) { return raw::narrow(t, 0, 1, 1); }},
+      {"select + permute", [](const Tensor& t) { return raw::permute(raw::select(t, 2, 1), {3, 0, 2, 1}); }},
+      {"broadcast", [](const Tensor& t) {
+         return raw::expand(raw::narrow(raw::reshape(t, {2, 3, 4, 30}), 3, 0, 1), {2, 3, 4, 7});
+       }},
+  };
+  for (DType from : {DType::f32, DType::f64}) {
+    const Tensor base = testing::random_tensor({2, 3, 4, 5, 6}, 3, -1, 1, from);
+    const Tensor dev = base.to(kCuda);
+    for (const auto& [name, view] : views) {
+      SCOPED_TRACE(name);
+      EXPECT_ALL_CLOSE(view(dev).contiguous().to(Device::cpu()), view(base).contiguous(), 0, 0);
+      const DType to = from == DType::f32 ? DType::f64 : DType::f32;  // with a conversion
+      EXPECT_ALL_CLOSE(view(dev).to(to).to(Device::cpu()), view(base).to(to), 0, 0);
+    }
+  }
 }
 
 TEST(CudaDevice, FillAndItem) {

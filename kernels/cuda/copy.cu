@@ -2,7 +2,14 @@
 // loop over the row-major order of `sizes`: when the destination is contiguous (the common case,
 // contiguous()) consecutive threads write consecutive addresses, and reads are coalesced whenever
 // the source's innermost stride is 1.
+//
+// The index arithmetic is the cost of a copy on a GPU (a div and a mod per dim and element), so
+// the host first drops size-1 dims and merges dims that are contiguous in both tensors (a plain
+// cast copy becomes one dim), and uses 32-bit indices whenever every offset fits (64-bit integer
+// division is emulated in software on GPUs).
 #include "kernels/cuda/copy.h"
+
+#include <algorithm>
 
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/launch.h"
@@ -11,19 +18,25 @@ namespace abbe::kernels::cuda {
 
 namespace {
 
-// Sizes and strides padded to 5 dims (leading sizes 1), passed by value.
+// Up to 5 dims, outermost first; dims [0, ndim) are used.
+template <typename Index>
 struct Layout {
-  int64_t size[5];
-  int64_t src_stride[5];
-  int64_t dst_stride[5];
+  int ndim;
+  Index size[5];
+  Index src_stride[5];
+  Index dst_stride[5];
 };
 
-template <typename Src, typename Dst>
-__global__ void strided_copy_kernel(Layout l, int64_t n, const Src* __restrict__ src, Dst* __restrict__ dst) {
-  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-    int64_t rest = i, s = 0, d = 0;
+template <typename Index, typename Src, typename Dst>
+__global__ void strided_copy_kernel(Layout<Index> l, Index n, const Src* __restrict__ src, Dst* __restrict__ dst) {
+  for (Index i = static_cast<Index>(global_thread()); i < n; i += static_cast<Index>(grid_threads())) {
+    Index rest = i, s = 0, d = 0;
+    // A fixed trip count, so the unrolled loop indexes the parameter arrays with constants (a
+    // loop bounded by l.ndim would copy them to local memory).
+    ABBE_UNROLL
     for (int k = 4; k >= 0; --k) {
-      const int64_t idx = rest % l.size[k];
+      if (k >= l.ndim) continue;
+      const Index idx = rest % l.size[k];
       rest /= l.size[k];
       s += idx * l.src_stride[k];
       d += idx * l.dst_stride[k];
@@ -34,8 +47,19 @@ __global__ void strided_copy_kernel(Layout l, int64_t n, const Src* __restrict__
 
 template <typename T>
 __global__ void fill_kernel(int64_t n, T value, T* __restrict__ dst) {
-  for (int64_t i = global_thread(); i < n; i += grid_threads())
-    dst[i] = value;
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) dst[i] = value;
+}
+
+template <typename Index, typename Src, typename Dst>
+void launch_copy(const Layout<int64_t>& l64, int64_t n, const Src* src, Dst* dst, void* stream) {
+  Layout<Index> l{l64.ndim, {}, {}, {}};
+  for (int k = 0; k < l64.ndim; ++k) {
+    l.size[k] = static_cast<Index>(l64.size[k]);
+    l.src_stride[k] = static_cast<Index>(l64.src_stride[k]);
+    l.dst_stride[k] = static_cast<Index>(l64.dst_stride[k]);
+  }
+  ABBE_LAUNCH((strided_copy_kernel<Index, Src, Dst>), dim3(grid_for(n)), dim3(kBlock), 0, as_stream(stream), l,
+              static_cast<Index>(n), src, dst);
 }
 
 }  // namespace
@@ -44,26 +68,40 @@ template <typename Src, typename Dst>
 void strided_copy(int ndim, const int64_t* sizes, const Src* src, const int64_t* src_strides, Dst* dst,
                   const int64_t* dst_strides, void* stream) {
   ABBE_CHECK(ndim >= 0 && ndim <= 5, "strided_copy: ", ndim, " dims (at most 5)");
-  Layout l;
   int64_t n = 1;
-  const int pad = 5 - ndim;
-  for (int k = 0; k < 5; ++k) {
-    const bool real = k >= pad;
-    l.size[k] = real ? sizes[k - pad] : 1;
-    l.src_stride[k] = real ? src_strides[k - pad] : 0;
-    l.dst_stride[k] = real ? dst_strides[k - pad] : 0;
-    n *= l.size[k];
-  }
+  for (int k = 0; k < ndim; ++k) n *= sizes[k];
   if (n == 0) return;
-  ABBE_LAUNCH((strided_copy_kernel<Src, Dst>), dim3(grid_for(n)), dim3(kBlock), 0,
-              static_cast<cudaStream_t>(stream), l, n, src, dst);
+  // Drop size-1 dims; merge a dim into the previous (outer) one when both tensors step over the
+  // pair as over one dim.
+  Layout<int64_t> l{0, {}, {}, {}};
+  for (int k = 0; k < ndim; ++k) {
+    if (sizes[k] == 1) continue;
+    const int j = l.ndim - 1;
+    if (j >= 0 && l.src_stride[j] == sizes[k] * src_strides[k] && l.dst_stride[j] == sizes[k] * dst_strides[k]) {
+      l.size[j] *= sizes[k];
+      l.src_stride[j] = src_strides[k];
+      l.dst_stride[j] = dst_strides[k];
+    } else {
+      l.size[l.ndim] = sizes[k], l.src_stride[l.ndim] = src_strides[k], l.dst_stride[l.ndim] = dst_strides[k];
+      ++l.ndim;
+    }
+  }
+  // Largest element offset either side touches (strides are non-negative for abbe's views).
+  int64_t reach = n;
+  for (int k = 0; k < l.ndim; ++k) {
+    reach = std::max(reach, (l.size[k] - 1) * l.src_stride[k] + 1);
+    reach = std::max(reach, (l.size[k] - 1) * l.dst_stride[k] + 1);
+  }
+  if (reach < (int64_t(1) << 30))  // margin for the grid-stride increment
+    launch_copy<int32_t>(l, n, src, dst, stream);
+  else
+    launch_copy<int64_t>(l, n, src, dst, stream);
 }
 
 template <typename T>
 void fill(int64_t n, T value, T* dst, void* stream) {
   if (n == 0) return;
-  ABBE_LAUNCH((fill_kernel<T>), dim3(grid_for(n)), dim3(kBlock), 0, static_cast<cudaStream_t>(stream), n,
-              value, dst);
+  ABBE_LAUNCH((fill_kernel<T>), dim3(grid_for(n)), dim3(kBlock), 0, as_stream(stream), n, value, dst);
 }
 
 #define ABBE_INSTANTIATE_COPY(S, D) \

@@ -9,10 +9,14 @@
 // Keeps ptxas from unrolling a grid-stride loop. Unrolled around double-precision exp, sqrt or
 // division, sm_90 spilled registers to local memory (seen with nvcc 13); such loops are
 // memory-bound anyway.
+// ABBE_UNROLL asks for a full unroll (a loop with a constant trip count whose body indexes an
+// array: unrolled, the indices are constants and the array stays in registers).
 #if defined(__CUDACC__)
 #define ABBE_NO_UNROLL _Pragma("unroll 1")
+#define ABBE_UNROLL _Pragma("unroll")
 #else
 #define ABBE_NO_UNROLL
+#define ABBE_UNROLL
 #endif
 
 namespace abbe::kernels::cuda {
