@@ -104,6 +104,45 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o);
 // The mask is a function of (gen seed, gen offset, element index) only.
 Tensor dropout(const Tensor& x, double p, bool active, Generator& gen = default_generator());
 
+// ---- complex numbers (autograd/complex.cpp) ----
+// A complex tensor is a real tensor whose last dim (size 2) holds (re, im), PyTorch's view_as_real
+// layout. Gradients are PyTorch's (finite at 0: the gradient of |z| and angle(z) there is 0).
+// z (..., 2) -> |z| (...)
+Tensor complex_abs(const Tensor& z);
+// z (..., 2) -> atan2(im, re) (...), in [-pi, pi]; +pi for a negative real with imaginary +0.0.
+Tensor complex_angle(const Tensor& z);
+// amp, phase (...) -> amp * exp(i phase) (..., 2)
+Tensor polar(const Tensor& amp, const Tensor& phase);
+
+// ---- Fourier transforms (autograd/fft.cpp), over the last two dims, norm "backward" ----
+// x (..., H, W) real -> (..., H, W/2+1, 2) complex, unnormalised (torch.fft.rfft2).
+Tensor rfft2(const Tensor& x);
+// z (..., H, W/2+1, 2) -> (..., H, W) real, scaled by 1/(H W) (torch.fft.irfft2(z, s=(H, W))):
+// an inverse complex FFT along H, then a complex-to-real one along W that reads only the real
+// part of the DC bin (and of the Nyquist bin, W even) and counts the other bins twice — exactly
+// PyTorch's result for spectra that are not Hermitian too.
+Tensor irfft2(const Tensor& z, int64_t W);
+
+// ---- deformable convolution (autograd/deform_conv.cpp) ----
+// torchvision.ops.deform_conv2d (DCNv2 when a mask is given). x (N,C,H,W), weight (K, C/groups,
+// R, S), offset (N, 2*G*R*S, P, Q) as (dy, dx) per (offset group, tap), mask (N, G*R*S, P, Q) or
+// undefined (all ones), bias (K) or undefined -> (N,K,P,Q). G = offset groups, from the offset's
+// channels; o gives stride, padding, dilation and weight groups.
+Tensor deform_conv2d(const Tensor& x, const Tensor& offset, const Tensor& mask, const Tensor& weight,
+                     const Tensor& bias, const Conv2dOptions& o = {});
+
+// ---- sampling (autograd/grid_sample.cpp) ----
+// F.grid_sample(x, grid, mode="bilinear", padding_mode, align_corners) of PyTorch 1.13.
+// x (N,C,H,W), grid (N,P,Q,2) of (x, y) in [-1, 1] -> (N,C,P,Q). Samples outside read zeros, or
+// the nearest border pixel.
+enum class GridPadding { zeros, border };
+Tensor grid_sample(const Tensor& x, const Tensor& grid, GridPadding padding = GridPadding::zeros,
+                   bool align_corners = false);
+// x (N,C,H,W) sampled at pixel + flow, flow (N,H,W,2) of (dx, dy) in pixels (BasicVSR's
+// flow_warp): grid = 2 (pixel + flow) / max(size - 1, 1) - 1, zeros padding, align_corners.
+Tensor flow_warp(const Tensor& x, const Tensor& flow, GridPadding padding = GridPadding::zeros,
+                 bool align_corners = true);
+
 // ---- losses (autograd/loss.cpp), mean over all elements ----
 Tensor l1_loss(const Tensor& pred, const Tensor& target);
 Tensor mse_loss(const Tensor& pred, const Tensor& target);

@@ -6,6 +6,7 @@ Each case is a Case(name, flops, setup, bytes=0) where setup() returns a zero-ar
 time; add a case for a new op by appending to CASES (names match the abbe_bench case names).
 Memory-bound cases give bytes (read + written, as the C++ bench) and print GB/s.
 """
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -178,6 +179,66 @@ def resample_cases():
 
 
 CASES += resample_cases()
+
+
+# Bilinear grid sampling (bench/bench_grid_sample.cpp), float32: x (1, 64, 128, 128) warped by the
+# pixel grid plus a smooth random flow (8x8 field, up to 3 px, upsampled), align_corners=True.
+def grid_sample_cases(n=1, c=64, h=128, w=128):
+    def inputs():
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(n, c, h, w, generator=g) * 2 - 1
+        dy = torch.rand(n, c, h, w, generator=g) * 2 - 1
+        coarse = (torch.rand(n, 2, 8, 8, generator=g) * 2 - 1) * 3
+        flow = F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=True)
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32),
+                                torch.arange(w, dtype=torch.float32), indexing="ij")
+        grid = torch.stack([2 * (xs + flow[:, 0]) / (w - 1) - 1,
+                            2 * (ys + flow[:, 1]) / (h - 1) - 1], -1)
+        return x, grid, dy
+
+    nx, ng = n * c * h * w, n * h * w * 2
+    cases = []
+    for padding, code in (("zeros", 0), ("border", 1)):
+        def forward(padding=padding):
+            x, grid, _ = inputs()
+            return lambda: F.grid_sample(x, grid, mode="bilinear", padding_mode=padding,
+                                         align_corners=True)
+
+        def backward(code=code):
+            x, grid, dy = inputs()
+            # The aten entry point autograd calls, computing both dx and dgrid.
+            return lambda: torch.ops.aten.grid_sampler_2d_backward(dy, x, grid, 0, code, True,
+                                                                   [True, True])
+
+        tag = f"{n}x{c}x{h}x{w}_{padding}"
+        cases.append(Case(f"grid_sample_forward/{tag}", 0, forward, 4.0 * (2 * nx + ng)))
+        cases.append(Case(f"grid_sample_backward/{tag}", 0, backward, 4.0 * (3 * nx + 2 * ng)))
+    return cases
+
+
+CASES += grid_sample_cases()
+
+
+# 2-D real FFTs (bench/bench_fft.cpp), float32; GFLOP/s = 2.5 N log2 N per image of N = H*W.
+def fft_cases():
+    def case(b, h, w, inverse):
+        n = h * w
+
+        def make():
+            x = torch.randn(b, h, w, generator=torch.Generator().manual_seed(0))
+            if not inverse:
+                return lambda: torch.fft.rfft2(x)
+            X = torch.fft.rfft2(x)
+            return lambda: torch.fft.irfft2(X, s=(h, w))
+
+        kind = "irfft2" if inverse else "rfft2"
+        return Case(f"{kind}/{b}x{h}x{w}", 2.5 * n * math.log2(n) * b, make)
+
+    return [case(b, h, w, inv) for b, h, w in ((64, 64, 64), (64, 128, 128), (64, 100, 100))
+            for inv in (False, True)]
+
+
+CASES += fft_cases()
 
 
 def time_call(fn, min_time=0.5, min_reps=5):

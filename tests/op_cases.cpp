@@ -15,6 +15,8 @@ std::vector<OpCase> all_cases() {
   Pool2dOptions pool3;
   pool3.kernel_h = pool3.kernel_w = 3, pool3.pad_h = pool3.pad_w = 1, pool3.ceil_mode = true;
   Pool2dOptions pool3_nopad = pool3;
+  Conv2dOptions deform_strided;
+  deform_strided.stride(2).padding(1).group(2);
   pool3_nopad.count_include_pad = false;
   return {
       {"add", "broadcast", {{2, 3, 4}, {3, 1}}, [](V v) { return add(v[0], v[1]); }},
@@ -79,6 +81,28 @@ std::vector<OpCase> all_cases() {
        }},
       {"l1_loss", "", {{3, 4}, {3, 4}}, [](V v) { return l1_loss(v[0], v[1]); }},
       {"mse_loss", "", {{3, 4}, {3, 4}}, [](V v) { return mse_loss(v[0], v[1]); }},
+      {"complex_abs", "", {{3, 4, 2}}, [](V v) { return complex_abs(v[0]); }},
+      {"complex_angle", "", {{3, 4, 2}}, [](V v) { return complex_angle(v[0]); }},
+      {"polar", "", {{3, 4}, {3, 4}}, [](V v) { return polar(v[0], v[1]); }},
+      {"rfft2", "6x5 (odd W)", {{2, 6, 5}}, [](V v) { return rfft2(v[0]); }},
+      {"rfft2", "4x8 (even W: Nyquist bin)", {{1, 2, 4, 8}}, [](V v) { return rfft2(v[0]); }},
+      {"irfft2", "7x6 from a non-Hermitian spectrum", {{2, 7, 4, 2}}, [](V v) { return irfft2(v[0], 6); }},
+      {"irfft2", "5x9", {{5, 5, 2}}, [](V v) { return irfft2(v[0], 9); }},
+      {"deform_conv2d", "3x3 pad 1, 2 offset groups, mask, bias", {{1, 4, 5, 5}, {1, 36, 5, 5}, {1, 18, 5, 5}, {3, 4, 3, 3}, {3}},
+       [](V v) { return deform_conv2d(v[0], v[1], mul_scalar(add_scalar(v[2], 1), 0.5), v[3], v[4], Conv2dOptions().padding(1)); }},
+      {"deform_conv2d", "stride 2, weight groups 2, no mask", {{1, 4, 6, 5}, {1, 18, 3, 3}, {4, 2, 3, 3}},
+       [deform_strided](V v) { return deform_conv2d(v[0], mul_scalar(v[1], 2), Tensor(), v[2], Tensor(), deform_strided); }},
+      {"grid_sample", "zeros, align_corners=false", {{1, 2, 4, 5}, {1, 3, 4, 2}},
+       [](V v) { return grid_sample(v[0], mul_scalar(v[1], 1.2), GridPadding::zeros, false); }},
+      {"grid_sample", "border, align_corners=true", {{1, 2, 4, 5}, {1, 3, 4, 2}},
+       [](V v) { return grid_sample(v[0], mul_scalar(v[1], 1.2), GridPadding::border, true); }},
+      {"grid_sample", "flow_warp", {{2, 3, 4, 5}, {2, 4, 5, 2}},
+       [](V v) { return flow_warp(v[0], mul_scalar(v[1], 1.5)); }},
+      {"rfft2", "phase alignment: irfft2(|X| e^{i (angle X + 1)})", {{1, 6, 8}},
+       [](V v) {
+         const Tensor X = rfft2(v[0]);
+         return irfft2(polar(complex_abs(X), add_scalar(complex_angle(X), 1.0)), 8);
+       }},
   };
 }
 

@@ -234,6 +234,24 @@ const std::map<std::string, Runner>& runners() {
        }},
 
       GOLDEN_LOSS(l1_loss), GOLDEN_LOSS(mse_loss),
+
+      {"complex_abs", [](const Inputs& in, const Json&) { return Outputs{complex_abs(in.at("z"))}; }},
+      {"complex_angle", [](const Inputs& in, const Json&) { return Outputs{complex_angle(in.at("z"))}; }},
+      {"polar", [](const Inputs& in, const Json&) { return Outputs{polar(in.at("amp"), in.at("phase"))}; }},
+      {"rfft2", [](const Inputs& in, const Json&) { return Outputs{rfft2(in.at("x"))}; }},
+      {"irfft2",
+       [](const Inputs& in, const Json& p) { return Outputs{irfft2(in.at("z"), get_int(p, "W"))}; }},
+
+      {"grid_sample",
+       [](const Inputs& in, const Json& p) {
+         const GridPadding pad = p.at("padding").as_string() == "border" ? GridPadding::border : GridPadding::zeros;
+         return Outputs{grid_sample(in.at("x"), in.at("grid"), pad, p.at("align_corners").as_bool())};
+       }},
+      {"deform_conv2d",
+       [](const Inputs& in, const Json& p) {
+         return Outputs{deform_conv2d(in.at("x"), in.at("offset"), optional_input(in, "mask"), in.at("weight"),
+                                      optional_input(in, "bias"), conv_options(p))};
+       }},
   };
   return r;
 }
@@ -358,8 +376,9 @@ void run_family(const std::string& family, Tol f32) {
   }
 }
 
-const char* const kFamilies[] = {"ops_elementwise", "ops_reduce", "ops_shape", "ops_conv",
-                                 "ops_resample",    "ops_pool",   "ops_loss"};
+const char* const kFamilies[] = {"ops_elementwise", "ops_reduce", "ops_shape",   "ops_conv",
+                                 "ops_resample",    "ops_pool",   "ops_loss",    "ops_spectral",
+                                 "ops_sampling"};
 
 TEST(GoldenOps, Elementwise) { run_family("ops_elementwise", kF32Elementwise); }
 TEST(GoldenOps, Reduce) { run_family("ops_reduce", kF32Elementwise); }
@@ -368,6 +387,9 @@ TEST(GoldenOps, Conv) { run_family("ops_conv", kF32Conv); }
 TEST(GoldenOps, Resample) { run_family("ops_resample", kF32Elementwise); }
 TEST(GoldenOps, Pool) { run_family("ops_pool", kF32Elementwise); }
 TEST(GoldenOps, Loss) { run_family("ops_loss", kF32Elementwise); }
+// Transforms sum H*W terms, like a convolution.
+TEST(GoldenOps, Spectral) { run_family("ops_spectral", kF32Conv); }
+TEST(GoldenOps, Sampling) { run_family("ops_sampling", kF32Conv); }
 
 // Every op in graph/op_list.h except dropout (random; tested statistically in test_ops.cpp) has
 // at least one golden case and a runner here; every golden case names a listed op.

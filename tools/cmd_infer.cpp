@@ -38,7 +38,67 @@ std::unique_ptr<SISR> load_sisr(const std::string& path, const SisrFlags& flags,
   return net;
 }
 
+namespace {
+
+// The value of --net in args ("--net X" or "--net=X"), or "".
+std::string net_flag(const Args& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--net" && i + 1 < args.size()) return args[i + 1];
+    if (args[i].rfind("--net=", 0) == 0) return args[i].substr(6);
+  }
+  return "";
+}
+
+// abbe infer --net dpa_tisr: the whole stack as one sequence (N = 1, T = pages).
+int run_infer_dpa_tisr(const Args& args) {
+  std::string net_name, weights, in, out, device = "auto";
+  DpaTisrConfig cfg;
+  cfg.dropout = 0;
+  bool raw_mode = false;
+  Parser p("infer", "--net dpa_tisr --weights W.safetensors [--raw] [config flags] IN.tif OUT.tif",
+           "Run DPA-TISR over a TIFF stack (T pages of h x w, T >= 2) as one sequence and write every\n"
+           "output frame and channel as float32 pages (T x C pages of fh x fw; C = 2 for --bayesian:\n"
+           "mu then b). The config flags must match the weights (abbe model info lists what they\n"
+           "hold). Without --raw the stack is min-max normalised as in training; --raw feeds the\n"
+           "values as they are: a plain forward, dropout off, to compare with other implementations.");
+  p.add("net", &net_name, "network (dpa_tisr)");
+  p.add("weights", &weights, "weights file (safetensors, abbe names)").meta("FILE").required();
+  p.toggle("raw", &raw_mode, "no normalisation: feed the frames as they are");
+  add_dpa_tisr_flags(p, &cfg);
+  add_device_flag(p, &device);
+  p.positional("IN.tif", &in, "input stack (T, h, w)");
+  p.positional("OUT.tif", &out, "output float32 stack (T x C, fh, fw)");
+  if (!parse_or_help(p, args)) return 0;
+  const Device dev = resolve_device(device);
+  check_writable(out, "output");
+
+  const Tensor stack = io::read_tiff(in);
+  io::check_finite(stack, "input '" + in + "'");
+  const int64_t T = stack.size(0), h = stack.size(1), w = stack.size(2), f = cfg.scale;
+  if (T < 2) ABBE_FAIL("input '", in, "' has ", T, " frame; DPA-TISR needs a sequence of at least 2");
+  DpaTisr net(cfg);
+  train::load_weights(weights, net);
+  net.eval();
+  net.to(dev);
+  const Tensor x = raw_mode ? stack.to(DType::f32).contiguous() : io::min_max(stack);
+  const auto t0 = std::chrono::steady_clock::now();
+  Tensor y;
+  {
+    autograd::NoGradGuard no_grad;
+    y = net.forward(raw::reshape(x, {1, T, 1, h, w}).to(dev)).to(Device::cpu());
+  }
+  const int64_t C = y.size(2);
+  io::write_tiff(out, raw::reshape(y.contiguous(), {T * C, f * h, f * w}), io::TiffFormat::float32);
+  const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("wrote %s (%lld frames x %lld channel(s) of %lld x %lld float32) in %s\n", out.c_str(), (long long)T,
+              (long long)C, (long long)(f * h), (long long)(f * w), format_duration(dt).c_str());
+  return 0;
+}
+
+}  // namespace
+
 int run_infer(const Args& args) {
+  if (net_flag(args) == "dpa_tisr") return run_infer_dpa_tisr(args);
   std::string net_name = "sisr", weights, in, out, log_path, device = "auto";
   SisrFlags f;
   bool raw_mode = false;
@@ -62,7 +122,7 @@ int run_infer(const Args& args) {
   p.positional("OUT.tif", &out, "output float32 stack (pages, fh, fw)");
   if (!parse_or_help(p, args)) return 0;
   if (net_name != "sisr")
-    throw UsageError("--net: unknown net '" + net_name + "' (available: sisr)");
+    throw UsageError("--net: unknown net '" + net_name + "' (available: sisr, dpa_tisr)");
   const Device dev = resolve_device(device);
   check_writable(out, "output");
 

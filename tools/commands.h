@@ -8,6 +8,7 @@
 
 #include "data/json.h"
 #include "data/simulate.h"
+#include "nets/dpa_tisr.h"
 #include "nets/sisr.h"
 #include "tools/cli.h"
 
@@ -19,6 +20,11 @@ int run_simulate(const Args& args);
 int run_train(const Args& args);
 int run_infer(const Args& args);
 int run_demo(const Args& args);
+int run_model(const Args& args);
+
+// DPA-TISR's configuration flags: --scale, --channels, --extract-blocks, --prop-blocks,
+// --recon-blocks, --bayesian, --deform-groups.
+void add_dpa_tisr_flags(Parser& p, DpaTisrConfig* c);
 
 // The parser of each command (main prints its help when asked).
 struct SisrFlags {

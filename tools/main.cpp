@@ -24,6 +24,7 @@ constexpr Command kCommands[] = {
     {"train", abbe::cli::run_train, "train a super-resolution net on TIFF stacks"},
     {"infer", abbe::cli::run_infer, "run a trained net on a TIFF stack"},
     {"demo", abbe::cli::run_demo, "simulate, train, infer and score, in a few minutes"},
+    {"model", abbe::cli::run_model, "describe a net: parameter count, names and shapes"},
 };
 
 void usage(FILE* out) {

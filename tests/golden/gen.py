@@ -410,12 +410,80 @@ def loss():
     return f
 
 
+# ---- complex numbers and Fourier transforms (complex tensors as view_as_real pairs) ----------
+
+def special_complex():
+    """Values where abs/angle have kinks or sign conventions: zero, negative reals with +0.0 and
+    -0.0 imaginary parts (angle +pi and -pi), pure imaginaries."""
+    z = torch.tensor([[0.0, 0.0], [-1.5, 0.0], [-1.5, -0.0], [2.0, 0.0], [0.0, -3.0], [0.0, 0.5],
+                      [-0.25, 0.75], [1.0, -1.0]], dtype=torch.float64)
+    return z
+
+
+def spectral():
+    f = Family("spectral")
+    cplx = torch.view_as_complex
+    for s in ((3, 4), (2, 3, 5)):
+        f.case("complex_abs", {}, lambda g, s=s: {"z": g.u(s + (2,))}, lambda z: cplx(z).abs())
+        f.case("complex_angle", {}, lambda g, s=s: {"z": g.u(s + (2,))}, lambda z: cplx(z).angle())
+        f.case("polar", {}, lambda g, s=s: {"amp": g.u(s, 0.0, 2.0), "phase": g.u(s, -4.0, 4.0)},
+               lambda amp, phase: torch.view_as_real(torch.polar(amp, phase)))
+    f.case("complex_abs", {"special": True}, lambda g: {"z": special_complex()}, lambda z: cplx(z).abs())
+    f.case("complex_angle", {"special": True}, lambda g: {"z": special_complex()}, lambda z: cplx(z).angle())
+    # Sizes: powers of two, odd, prime, 1-wide; W odd and even (the Nyquist bin).
+    for shape in ((2, 8, 8), (1, 2, 7, 9), (3, 6, 5), (1, 17, 31), (2, 1, 4), (2, 4, 1), (1, 1, 12, 10)):
+        f.case("rfft2", {}, lambda g, shape=shape: {"x": g.u(shape)},
+               lambda x: torch.view_as_real(torch.fft.rfft2(x)))
+        H, W = shape[-2], shape[-1]
+        zs = shape[:-1] + (W // 2 + 1, 2)  # a random spectrum: not Hermitian
+        f.case("irfft2", {"W": W}, lambda g, zs=zs: {"z": g.u(zs)},
+               lambda z, H=H, W=W: torch.fft.irfft2(cplx(z), s=(H, W)))
+    return f
+
+
+# ---- sampling and deformable convolution -------------------------------------------------------
+
+def sampling():
+    f = Family("sampling")
+    for pad in ("zeros", "border"):
+        for ac in (False, True):
+            f.case("grid_sample", {"padding": pad, "align_corners": ac},
+                   lambda g: {"x": g.u((2, 3, 5, 6)), "grid": g.u((2, 4, 7, 2), -1.3, 1.3)},
+                   lambda x, grid, pad=pad, ac=ac: F.grid_sample(x, grid, "bilinear", pad, ac))
+    from torchvision.ops import deform_conv2d  # Debian's python3-torchvision
+
+    # (x shape, weight shape, stride, padding, dilation, offset groups, mask, bias)
+    configs = [((1, 4, 5, 5), (3, 4, 3, 3), 1, 1, 1, 1, True, True),
+               ((2, 4, 6, 5), (4, 2, 3, 3), 1, 1, 1, 2, True, True),   # weight groups 2
+               ((1, 8, 7, 7), (4, 8, 3, 3), 2, 1, 1, 4, True, False),
+               ((1, 4, 6, 6), (2, 4, 3, 3), 1, 2, 2, 2, False, True),  # dilation, no mask
+               ((1, 6, 5, 4), (3, 6, 1, 1), 1, 0, 1, 3, True, True)]
+    for xs, ws, st, pd, dl, og, use_mask, use_bias in configs:
+        kh, kw = ws[2], ws[3]
+        P = (xs[2] + 2 * pd - dl * (kh - 1) - 1) // st + 1
+        Q = (xs[3] + 2 * pd - dl * (kw - 1) - 1) // st + 1
+        params = {"stride": pair(st), "padding": pair(pd), "dilation": pair(dl), "groups": xs[1] // ws[1]}
+
+        def make(g, xs=xs, ws=ws, og=og, P=P, Q=Q, use_mask=use_mask, use_bias=use_bias, kh=kh, kw=kw):
+            d = {"x": g.u(xs), "offset": g.u((xs[0], 2 * og * kh * kw, P, Q), -2.0, 2.0), "weight": g.u(ws)}
+            if use_mask:
+                d["mask"] = g.u((xs[0], og * kh * kw, P, Q), 0.0, 1.0)
+            if use_bias:
+                d["bias"] = g.u((ws[0],))
+            return d
+
+        f.case("deform_conv2d", params, make,
+               lambda x, offset, weight, mask=None, bias=None, st=st, pd=pd, dl=dl:
+               deform_conv2d(x, offset, weight, bias, pair(st), pair(pd), pair(dl), mask))
+    return f
+
+
 def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     os.makedirs(OUT_DIR, exist_ok=True)
     total = 0
-    for family in (elementwise, reduce, shape_ops, conv, resample, pool, loss):
+    for family in (elementwise, reduce, shape_ops, conv, resample, pool, loss, spectral, sampling):
         total += family().write()
     print(f"total {total} bytes in {os.path.relpath(OUT_DIR)} (format_version {FORMAT_VERSION}, "
           f"torch {torch.__version__})")
