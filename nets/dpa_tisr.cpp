@@ -1,5 +1,6 @@
 #include "nets/dpa_tisr.h"
 
+#include <chrono>
 #include <cmath>
 
 #include "layers/init.h"
@@ -44,6 +45,19 @@ std::shared_ptr<Sequential> conv_stack(int64_t in, int64_t c, int64_t out, int l
   }
   return seq;
 }
+
+// Adds the time from construction to destruction to *slot (when profiling).
+class StageTimer {
+ public:
+  explicit StageTimer(double* slot) : slot_(slot), t0_(std::chrono::steady_clock::now()) {}
+  ~StageTimer() {
+    if (slot_) *slot_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+
+ private:
+  double* slot_;
+  std::chrono::steady_clock::time_point t0_;
+};
 
 // (N,T,...) frame t as (N,...)
 Tensor frame(const Tensor& seq, int64_t t) { return select(seq, 1, t); }
@@ -196,11 +210,16 @@ std::vector<Tensor> DpaTisr::propagate(int branch, const std::vector<Tensor>& sp
         cond_n2 = flow_warp(feat_n2, flow_last(flow_n2));
       }
       const Tensor cond = concat({cond_n1, current, cond_n2}, 1);
-      feat_prop = phase_align_[branch]->forward(feat_prop, current);
-      feat_n2 = phase_align_[branch]->forward(feat_n2, current);
+      {
+        StageTimer timer(profile_ ? &profile_->phase_align : nullptr);
+        feat_prop = phase_align_[branch]->forward(feat_prop, current);
+        feat_n2 = phase_align_[branch]->forward(feat_n2, current);
+      }
+      StageTimer timer(profile_ ? &profile_->deform_align : nullptr);
       feat_prop = deform_align_[branch]->forward(concat({feat_prop, feat_n2}, 1), cond, flow_n1, flow_n2);
       flow_prev = flow_n1;
     }
+    StageTimer timer(profile_ ? &profile_->backbone : nullptr);
     std::vector<Tensor> parts{current};
     for (const auto& finished : done) parts.push_back(finished[t]);
     parts.push_back(feat_prop);
@@ -216,18 +235,26 @@ Tensor DpaTisr::forward(const Tensor& lq) {
              "DpaTisr: input must be (N,T,1,H,W) with T >= 2 frames, got ", describe(lq));
   const int64_t N = lq.size(0), T = lq.size(1), H = lq.size(3), W = lq.size(4), c = cfg_.channels, f = cfg_.scale;
   // Features of every frame in one batch.
-  const Tensor feats = reshape(feat_extract_->forward(reshape(lq, {N * T, 1, H, W})), {N, T, c, H, W});
   std::vector<Tensor> spatial(T);
-  for (int64_t t = 0; t < T; ++t) spatial[t] = frame(feats, t);
+  {
+    StageTimer timer(profile_ ? &profile_->feat_extract : nullptr);
+    const Tensor feats = reshape(feat_extract_->forward(reshape(lq, {N * T, 1, H, W})), {N, T, c, H, W});
+    for (int64_t t = 0; t < T; ++t) spatial[t] = frame(feats, t);
+  }
   // Flows between neighbours, both directions, each as one SPyNet batch of N (T-1) pairs.
-  const Tensor earlier = reshape(narrow(lq, 1, 0, T - 1), {N * (T - 1), 1, H, W});
-  const Tensor later = reshape(narrow(lq, 1, 1, T - 1), {N * (T - 1), 1, H, W});
-  const Tensor flows_backward = reshape(spynet_->forward(earlier, later), {N, T - 1, 2, H, W});
-  const Tensor flows_forward = reshape(spynet_->forward(later, earlier), {N, T - 1, 2, H, W});
+  Tensor flows_backward, flows_forward;
+  {
+    StageTimer timer(profile_ ? &profile_->spynet : nullptr);
+    const Tensor earlier = reshape(narrow(lq, 1, 0, T - 1), {N * (T - 1), 1, H, W});
+    const Tensor later = reshape(narrow(lq, 1, 1, T - 1), {N * (T - 1), 1, H, W});
+    flows_backward = reshape(spynet_->forward(earlier, later), {N, T - 1, 2, H, W});
+    flows_forward = reshape(spynet_->forward(later, earlier), {N, T - 1, 2, H, W});
+  }
 
   std::vector<std::vector<Tensor>> done;
   for (int i = 0; i < 4; ++i) done.push_back(propagate(i, spatial, i % 2 == 0 ? flows_backward : flows_forward, done));
 
+  StageTimer timer(profile_ ? &profile_->reconstruction : nullptr);
   std::vector<Tensor> frames(T);
   for (int64_t t = 0; t < T; ++t) {
     Tensor h = reconstruction_->forward(concat({spatial[t], done[0][t], done[1][t], done[2][t], done[3][t]}, 1));

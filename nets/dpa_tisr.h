@@ -83,6 +83,13 @@ class DeformAlignment : public Module {
   double max_residue_;
 };
 
+// Wall time per stage of forward passes (seconds, accumulated while attached with
+// DpaTisr::set_profile), so the next bottleneck is visible (bench/bench_dpa_tisr.cpp).
+struct DpaTisrProfile {
+  double feat_extract = 0, spynet = 0, phase_align = 0, deform_align = 0, backbone = 0, reconstruction = 0;
+  double total() const { return feat_extract + spynet + phase_align + deform_align + backbone + reconstruction; }
+};
+
 class DpaTisr : public Module {
  public:
   static constexpr std::array<const char*, 4> kBranches = {"backward_1", "forward_1", "backward_2", "forward_2"};
@@ -91,6 +98,9 @@ class DpaTisr : public Module {
   // lq (N,T,1,H,W), T >= 2 -> (N,T,C,fH,fW), C = 1 (plain) or 2 (Bayesian: mu, b).
   Tensor forward(const Tensor& lq);
   const DpaTisrConfig& config() const { return cfg_; }
+  // Accumulate stage times into *p (nullptr: stop). Timing synchronises nothing: on a GPU the
+  // figures would be launch times, so profile on the CPU.
+  void set_profile(DpaTisrProfile* p) { profile_ = p; }
 
  private:
   // flows (N,T-1,2,H,W); spatial[t] (N,c,H,W); done: finished branches' outputs per frame.
@@ -105,6 +115,7 @@ class DpaTisr : public Module {
   std::array<std::shared_ptr<ResBlocksWithInputConv>, 4> backbone_;
   std::shared_ptr<PixelShufflePack> upsample_;
   std::shared_ptr<Conv2d> conv_hr_, conv_last_;
+  DpaTisrProfile* profile_ = nullptr;
 };
 
 }  // namespace abbe

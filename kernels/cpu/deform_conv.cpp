@@ -142,15 +142,20 @@ void unpermute_weights(const DeformConv2dShape& s, const Plan& p, const T* dwp, 
 template <typename T>
 void interleave(const DeformConv2dShape& s, const Plan& p, const T* x, int64_t c0, int64_t c1,
                 T* xi) {
-  const int64_t bs = c1 - c0;
+  const int64_t bs = c1 - c0, row = p.Wp * bs;
   T* d = xi + c0 * p.plane;
-  std::fill(d, d + p.plane * bs, T(0));
-  for (int64_t h = 0; h < s.H; ++h)
+  std::fill(d, d + row, T(0));                              // padded row 0
+  std::fill(d + (s.H + 1) * row, d + p.plane * bs, T(0));   // rows H + 1, H + 2
+  for (int64_t h = 0; h < s.H; ++h) {
+    T* r = d + (h + 1) * row;
+    std::fill(r, r + bs, T(0));                             // column 0
+    std::fill(r + (s.W + 1) * bs, r + row, T(0));           // column W + 1
     for (int64_t c = c0; c < c1; ++c) {
       const T* src = x + (c * s.H + h) * s.W;
-      T* dst = d + ((h + 1) * p.Wp + 1) * bs + (c - c0);
+      T* dst = r + bs + (c - c0);
       for (int64_t w = 0; w < s.W; ++w) dst[w * bs] = src[w];
     }
+  }
 }
 
 // The inverse for a gradient: the image part of block [c0, c1)'s planes -> dx[n] (C, H, W).

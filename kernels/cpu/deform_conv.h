@@ -15,11 +15,12 @@
 // where a cell is picked by floor(h), floor(w), so at h == -1 (or w == -1) exactly it is the
 // one-sided derivative from inside although the sample there is 0. Non-finite offsets sample 0.
 //
-// reference:: is the readable spec (plain loops, torchvision's formulas); deform_conv2d_forward
-// and deform_conv2d_backward are the fast paths (deformable im2col tiles + gemm, OpenMP), tested
-// against it. Results are bitwise independent of the thread count. Pointers are not validated:
-// shapes must be consistent and buffers must not alias. Scratch memory is cached per calling
-// thread between calls.
+// reference:: (deform_conv_reference.cpp) is the readable spec, plain loops over torchvision's
+// formulas; deform_conv2d_forward and deform_conv2d_backward (deform_conv.cpp) are the fast paths
+// (deformable im2col tiles + gemm, OpenMP), tested against it. Results are bitwise independent
+// of the thread count. Pointers are not validated: shapes must be consistent, buffers must not
+// alias, and (H + 3)(W + 2) < 2^31 (the fast paths index padded planes in 32 bits). Scratch
+// memory is cached per calling thread between calls.
 #include <cstdint>
 
 namespace abbe::kernels::cpu {
