@@ -267,6 +267,11 @@ inline float __sinf(float x) { return std::sin(x); }
 inline float __cosf(float x) { return std::cos(x); }
 inline float __tanf(float x) { return std::tan(x); }
 inline void __sincosf(float x, float* s, float* c) { *s = std::sin(x); *c = std::cos(x); }
+// sin(pi x) and cos(pi x) (CUDA's sinpi family; glibc 2.36 has none), in double.
+inline float sinpif(float x) { return static_cast<float>(std::sin(3.141592653589793 * static_cast<double>(x))); }
+inline float cospif(float x) { return static_cast<float>(std::cos(3.141592653589793 * static_cast<double>(x))); }
+inline double sinpi(double x) { return std::sin(3.141592653589793 * x); }
+inline double cospi(double x) { return std::cos(3.141592653589793 * x); }
 inline float __powf(float x, float y) { return std::pow(x, y); }
 inline float __saturatef(float x) { return x > 0.0f ? (x < 1.0f ? x : 1.0f) : 0.0f; }  // NaN -> 0
 inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
