@@ -24,16 +24,18 @@ class DeviceBuffer {
     ABBE_CUDA_CHECK(cudaMalloc(&p, static_cast<std::size_t>(n > 0 ? n : 1) * sizeof(T)));
     ptr_ = static_cast<T*>(p);
   }
-  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(static_cast<int64_t>(host.size())) {
-    ABBE_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-  }
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(static_cast<int64_t>(host.size())) { upload(host); }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   ~DeviceBuffer() { (void)cudaFree(ptr_); }
   T* get() const { return ptr_; }
+  void upload(const std::vector<T>& host) {
+    if (!host.empty())
+      ABBE_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
   std::vector<T> download() const {
     std::vector<T> host(static_cast<std::size_t>(n_));
-    ABBE_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, host.size() * sizeof(T), cudaMemcpyDeviceToHost));
+    if (n_ > 0) ABBE_CUDA_CHECK(cudaMemcpy(host.data(), ptr_, host.size() * sizeof(T), cudaMemcpyDeviceToHost));
     return host;
   }
 

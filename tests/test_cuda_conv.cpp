@@ -16,40 +16,16 @@
 #include "kernels/cuda/blas.h"
 #include "kernels/cuda/conv.h"
 #include "kernels/cuda/cuda_compat.h"
+#include "tests/cuda_testing.h"
 
 namespace {
+
+using abbe::testing::cuda::DeviceBuffer;
 
 namespace cpu = abbe::kernels::cpu;
 namespace gpu = abbe::kernels::cuda;
 using cpu::Conv2dShape;
 using cpu::ConvTranspose2dShape;
-
-// A device copy of a host vector (or n uninitialised elements: the emulator fills them with NaN).
-template <typename T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(int64_t n) : n_(n) {
-    void* p = nullptr;
-    ABBE_CUDA_CHECK(cudaMalloc(&p, static_cast<std::size_t>(n) * sizeof(T)));
-    p_ = static_cast<T*>(p);
-  }
-  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(static_cast<int64_t>(host.size())) {
-    ABBE_CUDA_CHECK(cudaMemcpy(p_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() { (void)cudaFree(p_); }
-  T* get() const { return p_; }
-  std::vector<T> download() const {
-    std::vector<T> host(static_cast<std::size_t>(n_));
-    ABBE_CUDA_CHECK(cudaMemcpy(host.data(), p_, host.size() * sizeof(T), cudaMemcpyDeviceToHost));
-    return host;
-  }
-
- private:
-  T* p_ = nullptr;
-  int64_t n_;
-};
 
 template <typename T>
 std::vector<T> random_vec(int64_t n, unsigned seed) {

@@ -25,8 +25,12 @@
 #include "kernels/cuda/dropout.h"
 #include "kernels/cuda/optim.h"
 #include "kernels/cuda/reduce.h"
+#include "tests/cuda_testing.h"
 
 namespace {
+
+using abbe::testing::cuda::DeviceBuffer;
+using abbe::testing::cuda::random_vec;
 
 namespace cpu = abbe::kernels::cpu;
 namespace gpu = abbe::kernels::cuda;
@@ -40,45 +44,6 @@ constexpr double kReduceRel = sizeof(T) == 4 ? 2.4e-7 : 1e-13;
 constexpr double kReduceAbs = 1e-8;
 // Optimisers: same operations, same roundings; ulps of slack for a CPU built without FMA.
 constexpr double kOptimUlps = 2;
-
-// n elements of T in device memory (an allocation of at least one element, so n may be 0).
-template <typename T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(int64_t n) : n_(n) {
-    void* p = nullptr;
-    ABBE_CUDA_CHECK(cudaMalloc(&p, static_cast<std::size_t>(n + 1) * sizeof(T)));
-    p_ = static_cast<T*>(p);
-  }
-  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(static_cast<int64_t>(host.size())) { upload(host); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() { (void)cudaFree(p_); }
-  T* get() const { return p_; }
-  void upload(const std::vector<T>& host) {
-    if (!host.empty())
-      ABBE_CUDA_CHECK(cudaMemcpy(p_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  std::vector<T> download() const {
-    std::vector<T> host(static_cast<std::size_t>(n_));
-    if (n_ > 0) ABBE_CUDA_CHECK(cudaMemcpy(host.data(), p_, host.size() * sizeof(T), cudaMemcpyDeviceToHost));
-    return host;
-  }
-
- private:
-  T* p_ = nullptr;
-  int64_t n_;
-};
-
-// Uniform in [lo, hi).
-template <typename T>
-std::vector<T> random_vec(int64_t n, unsigned seed, double lo = -2.0, double hi = 2.0) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  std::vector<T> v(static_cast<std::size_t>(n));
-  for (T& e : v) e = static_cast<T>(dist(rng));
-  return v;
-}
 
 // Reports the first mismatch only. rel = abs = 0: bit-identical.
 template <typename T>
