@@ -26,6 +26,8 @@ Tensor deform_conv2d(const Tensor& x, const Tensor& offset, const Tensor& mask, 
   s.stride_h = o.stride_h, s.stride_w = o.stride_w, s.pad_h = o.pad_h, s.pad_w = o.pad_w;
   s.dil_h = o.dil_h, s.dil_w = o.dil_w, s.groups = o.groups;
   const int64_t taps = s.R * s.S, P = s.P(), Q = s.Q();
+  ABBE_CHECK((s.H + 3) * (s.W + 2) < (int64_t(1) << 31), "deform_conv2d: input planes of ", s.H, "x", s.W,
+             " are too large (the kernels index a padded plane with 32 bits)");
   ABBE_CHECK(P > 0 && Q > 0, "deform_conv2d: input ", x.shape(), " is smaller than the kernel ", w.shape());
   ABBE_CHECK(offset.dim() == 4 && offset.size(0) == s.N && offset.size(1) % (2 * taps) == 0 && offset.size(1) > 0 &&
                  offset.size(2) == P && offset.size(3) == Q,
