@@ -5,6 +5,7 @@
 //           = H W irfft2(G with the interior bins halved), since irfft2 counts those twice;
 //  - irfft2: grad_Z = rfft2(g) / (H W) with the interior bins doubled.
 // Interior bins: 1 <= l < W/2 + 1, except the Nyquist bin l = W/2 when W is even.
+#include "autograd/constants.h"
 #include "autograd/ops.h"
 #include "graph/dispatch.h"
 #include "kernels/cpu/fft.h"
@@ -58,13 +59,16 @@ Tensor irfft2_raw(const Tensor& Z, int64_t W) {
 }
 
 // Per-bin weights (W/2+1, 1) on `like`'s device and dtype: `interior` for the bins irfft2 counts
-// twice, 1 for DC and Nyquist.
-Tensor bin_weights(int64_t W, double interior, const Tensor& like) {
+// twice, 1 for DC and Nyquist. Cached (autograd/constants.h): every backward uses them.
+const Tensor& bin_weights(int64_t W, double interior, const Tensor& like) {
   const int64_t Wc = W / 2 + 1;
-  std::vector<double> w(static_cast<size_t>(Wc), interior);
-  w[0] = 1;
-  if (W % 2 == 0) w[static_cast<size_t>(Wc - 1)] = 1;
-  return Tensor::from_vector(w, {Wc, 1}).to(like.dtype()).to(like.device());
+  return autograd::cached_constant(detail::concat("fft.bin_weights.", W, ".", interior), {Wc, 1}, like.dtype(),
+                                   like.device(), [&] {
+                                     std::vector<double> w(static_cast<size_t>(Wc), interior);
+                                     w[0] = 1;
+                                     if (W % 2 == 0) w[static_cast<size_t>(Wc - 1)] = 1;
+                                     return w;
+                                   });
 }
 
 }  // namespace

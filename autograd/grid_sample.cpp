@@ -1,4 +1,5 @@
 // grid_sample (PyTorch's F.grid_sample, bilinear) and flow_warp composed from it.
+#include "autograd/constants.h"
 #include "autograd/ops.h"
 #include "graph/dispatch.h"
 #include "kernels/cpu/grid_sample.h"
@@ -44,17 +45,19 @@ Tensor flow_warp(const Tensor& x, const Tensor& flow, GridPadding padding, bool 
                  flow.size(1) == x.size(2) && flow.size(2) == x.size(3),
              "flow_warp: flow must be (N,H,W,2) matching the input (N,C,H,W) ", x.shape(), ", got ", describe(flow));
   const int64_t H = x.size(2), W = x.size(3);
-  // The pixel grid (1,H,W,2) with (x, y) = (column, row), and per-coordinate scales to [-1, 1].
-  std::vector<double> base(static_cast<size_t>(H * W * 2));
-  for (int64_t i = 0; i < H; ++i)
-    for (int64_t j = 0; j < W; ++j) base[2 * (i * W + j)] = double(j), base[2 * (i * W + j) + 1] = double(i);
-  const Tensor pixels = Tensor::from_vector(base, {1, H, W, 2}).to(flow.dtype()).to(flow.device());
-  const Tensor scale =
-      Tensor::from_vector(std::vector<double>{2.0 / double(std::max<int64_t>(W - 1, 1)),
-                                              2.0 / double(std::max<int64_t>(H - 1, 1))},
-                          {2})
-          .to(flow.dtype())
-          .to(flow.device());
+  // The pixel grid (1,H,W,2) with (x, y) = (column, row), and per-coordinate scales to [-1, 1],
+  // made once per size, dtype and device (autograd/constants.h).
+  const Tensor& pixels =
+      autograd::cached_constant(detail::concat("flow_warp.pixels.", H, "x", W), {1, H, W, 2}, flow.dtype(), flow.device(), [&] {
+        std::vector<double> base(static_cast<size_t>(H * W * 2));
+        for (int64_t i = 0; i < H; ++i)
+          for (int64_t j = 0; j < W; ++j) base[2 * (i * W + j)] = double(j), base[2 * (i * W + j) + 1] = double(i);
+        return base;
+      });
+  const Tensor& scale =
+      autograd::cached_constant(detail::concat("flow_warp.scale.", H, "x", W), {2}, flow.dtype(), flow.device(), [&] {
+        return std::vector<double>{2.0 / double(std::max<int64_t>(W - 1, 1)), 2.0 / double(std::max<int64_t>(H - 1, 1))};
+      });
   const Tensor grid = add_scalar(mul(add(flow, pixels), scale), -1.0);
   return grid_sample(x, grid, padding, align_corners);
 }

@@ -8,7 +8,6 @@
 
 namespace abbe {
 
-namespace k = kernels::cpu;
 
 namespace {
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "autograd/constants.h"
 #include "layers/init.h"
 
 namespace abbe {
@@ -104,10 +105,9 @@ Tensor SpyNet::forward(const Tensor& ref, const Tensor& supp) {
   const Tensor r = upsample_bilinear_to(ref, Hu, Wu, false), s = upsample_bilinear_to(supp, Hu, Wu, false);
   const Tensor flow = upsample_bilinear_to(compute_flow(r, s), H, W, false);
   // Flow in pixels of the resized frames -> pixels of the originals, per component.
-  const Tensor scale =
-      Tensor::from_vector(std::vector<double>{double(W) / double(Wu), double(H) / double(Hu)}, {1, 2, 1, 1})
-          .to(flow.dtype())
-          .to(flow.device());
+  const Tensor& scale = autograd::cached_constant(
+      detail::concat("spynet.scale.", H, "x", W), {1, 2, 1, 1}, flow.dtype(), flow.device(),
+      [&] { return std::vector<double>{double(W) / double(Wu), double(H) / double(Hu)}; });
   return mul(flow, scale);
 }
 
