@@ -1,7 +1,9 @@
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <queue>
 #include <unordered_map>
+#include <utility>
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
@@ -11,6 +13,7 @@ namespace abbe::autograd {
 namespace {
 
 thread_local bool t_grad_enabled = true;
+thread_local BackwardProfile* t_profile = nullptr;
 std::atomic<uint64_t> g_sequence{0};
 
 struct FunctionNode final : Node {
@@ -28,7 +31,8 @@ struct AccumulateGrad final : Node {
   std::vector<Tensor> apply(const Tensor& g) override {
     if (auto impl = leaf.lock()) {
       if (!impl->grad.defined()) {
-        impl->grad = g.clone();  // own the memory: g may be a view of something else
+        // Own the memory: g may be a view of something else, or seen by another node.
+        impl->grad = g.is_sole_owner() && g.is_contiguous() ? g : g.clone();
       } else {
         add_(impl->grad, g);
       }
@@ -47,6 +51,7 @@ std::shared_ptr<Node> edge_for(const Tensor& t) {
 }  // namespace
 
 bool grad_enabled() { return t_grad_enabled; }
+BackwardProfile* set_backward_profile(BackwardProfile* p) { return std::exchange(t_profile, p); }
 NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
 
@@ -111,13 +116,39 @@ void run_backward(const Tensor& root, const Tensor& grad_in) {
     Tensor g = std::move(pending[n]);
     pending.erase(n);
     // A node no gradient reached still runs its bookkeeping, so its inputs get released.
-    std::vector<Tensor> grads = g.defined() ? n->apply(g) : std::vector<Tensor>{};
+    std::vector<Tensor> grads;
+    if (g.defined()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      grads = n->apply(g);
+      if (t_profile) {
+        auto& e = t_profile->by_node[n->name()];
+        e.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        ++e.calls;
+      }
+    }
     for (size_t i = 0; i < n->next.size(); ++i) {
       Node* nx = n->next[i].get();
       if (!nx) continue;
       if (i < grads.size() && grads[i].defined()) {
         Tensor& acc = pending[nx];
-        acc = acc.defined() ? add(acc, grads[i]) : grads[i];
+        if (!acc.defined()) {
+          acc = grads[i];
+        } else {
+          const auto t0 = std::chrono::steady_clock::now();
+          // In place when nothing else sees acc (a backward may hand the same tensor to two
+          // inputs, as add's does): saves an allocation and a pass over memory.
+          if (acc.is_sole_owner() && acc.is_contiguous() && acc.shape() == grads[i].shape() &&
+              acc.dtype() == grads[i].dtype()) {
+            add_(acc, grads[i]);
+          } else {
+            acc = add(acc, grads[i]);
+          }
+          if (t_profile) {
+            auto& e = t_profile->by_node["(sum of gradients)"];
+            e.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            ++e.calls;
+          }
+        }
       }
       if (--deps[nx] == 0) ready.push(nx);
     }

@@ -7,7 +7,9 @@
 // output -> node -> output a cycle and leak); capture out.detach() instead.
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "graph/tensor.h"
@@ -49,5 +51,18 @@ Tensor record(const char* name, const Tensor& out, const std::vector<Tensor>& in
 
 // Runs backward from `root` with `grad` (ones for a single-element root when undefined).
 void run_backward(const Tensor& root, const Tensor& grad);
+
+// Wall time of each backward function, by node name (the op's name as recorded; AccumulateGrad
+// for the adds into leaves' .grad), summed over the backward passes run while it is installed on
+// this thread. The benches use it to show where a training step's backward goes.
+struct BackwardProfile {
+  struct Entry {
+    double seconds = 0;
+    int64_t calls = 0;
+  };
+  std::map<std::string, Entry> by_node;
+};
+// Installs `p` for this thread's backward passes (nullptr: off). Returns the previous one.
+BackwardProfile* set_backward_profile(BackwardProfile* p);
 
 }  // namespace abbe::autograd

@@ -206,8 +206,14 @@ const bool registered = [] {
   auto timed = [](benchmark::internal::Benchmark* b) {
     b->UseRealTime()->Unit(benchmark::kMillisecond);
   };
-  for (int64_t size : {128, 64}) {
-    const Conv2dShape s = conv3x3(size);
+  // The SR nets' 64 -> 64 body conv at two sizes, then DPA-TISR's other heavy 3x3 convs at
+  // 64x64: conv_offset's first (3 C + 4 = 196 -> 64) and last (64 -> 27 x 16 offset groups =
+  // 432) layers, and phase alignment's convs on the 64 x 33 half spectrum.
+  std::vector<Conv2dShape> shapes = {conv3x3(128), conv3x3(64)};
+  shapes.push_back({1, 196, 64, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1});
+  shapes.push_back({1, 64, 64, 64, 432, 3, 3, 1, 1, 1, 1, 1, 1, 1});
+  shapes.push_back({1, 64, 64, 33, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1});
+  for (const Conv2dShape& s : shapes) {
     timed(benchmark::RegisterBenchmark(("conv2d_forward/" + conv_tag(s)).c_str(),
                                        BM_conv2d_forward, s));
     timed(benchmark::RegisterBenchmark(("conv2d_backward_data/" + conv_tag(s)).c_str(),

@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include "bench/bench_util.h"
+#include "autograd/node.h"
 #include "nets/dpa_tisr.h"
 #include "train/optimizer.h"
 
@@ -69,12 +70,21 @@ void BM_dpa_tisr_train_step(benchmark::State& state) {
   step();  // warm-up
   DpaTisrProfile profile;
   net.set_profile(&profile);
+  autograd::BackwardProfile backward;
+  autograd::BackwardProfile* const previous = autograd::set_backward_profile(&backward);
   for (auto _ : state) step();
+  autograd::set_backward_profile(previous);
   report(state, profile);
+  // The backward, by op: every node over 1% of it, as counters "b_<op>" (seconds per step).
+  double total = 0;
+  for (const auto& [name, e] : backward.by_node) total += e.seconds;
+  for (const auto& [name, e] : backward.by_node)
+    if (e.seconds > 0.01 * total) state.counters["b_" + name] = e.seconds / static_cast<double>(state.iterations());
+  state.counters["s_backward"] = total / static_cast<double>(state.iterations());
 }
 
 BENCHMARK(BM_dpa_tisr_forward)->Arg(64)->Arg(128)->Iterations(2)->Unit(benchmark::kSecond);
-BENCHMARK(BM_dpa_tisr_train_step)->Arg(64)->Iterations(2)->Unit(benchmark::kSecond);
+BENCHMARK(BM_dpa_tisr_train_step)->Arg(64)->Iterations(4)->Unit(benchmark::kSecond);
 
 }  // namespace
 }  // namespace abbe

@@ -127,6 +127,10 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
+bool Tensor::is_sole_owner() const {
+  return impl_ && impl_.use_count() == 1 && impl_->storage.use_count() == 1;
+}
+
 std::string describe(const Tensor& t) {
   if (!t.defined()) return "undefined tensor";
   std::ostringstream os;

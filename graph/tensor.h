@@ -116,6 +116,11 @@ class Tensor {
   // The same data as a new leaf that does not require grad.
   Tensor detach() const;
 
+  // True when nothing else can see this tensor's data: no other handle shares its impl and no
+  // other tensor (a view, a detached copy) shares its storage. Writing into it in place is
+  // then invisible elsewhere (the autograd engine sums gradients in place when it holds one).
+  bool is_sole_owner() const;
+
   TensorImpl* impl() const { return impl_.get(); }
   bool same(const Tensor& o) const { return impl_ == o.impl_; }
 
