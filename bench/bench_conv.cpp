@@ -213,6 +213,9 @@ const bool registered = [] {
   shapes.push_back({1, 196, 64, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1});
   shapes.push_back({1, 64, 64, 64, 432, 3, 3, 1, 1, 1, 1, 1, 1, 1});
   shapes.push_back({1, 64, 64, 33, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1});
+  // SPyNet's 7x7 convs at its finest level, 6 image pairs: 32 -> 64 and 64 -> 32.
+  shapes.push_back({6, 32, 64, 64, 64, 7, 7, 1, 1, 3, 3, 1, 1, 1});
+  shapes.push_back({6, 64, 64, 64, 32, 7, 7, 1, 1, 3, 3, 1, 1, 1});
   for (const Conv2dShape& s : shapes) {
     timed(benchmark::RegisterBenchmark(("conv2d_forward/" + conv_tag(s)).c_str(),
                                        BM_conv2d_forward, s));
