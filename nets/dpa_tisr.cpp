@@ -142,18 +142,17 @@ DeformAlignment::DeformAlignment(int64_t c, int deform_groups, double max_residu
 
 Tensor DeformAlignment::forward(const Tensor& x, const Tensor& cond, const Tensor& flow_1, const Tensor& flow_2) {
   const int64_t N = x.size(0), H = x.size(2), W = x.size(3), G = deform_groups_;
-  const Tensor out = conv_offset_->forward(concat({cond, flow_1, flow_2}, 1));
-  const std::vector<Tensor> parts = split(out, {9 * G, 9 * G, 9 * G}, 1);  // o1, o2, mask
-  const Tensor residue = mul_scalar(tanh(concat({parts[0], parts[1]}, 1)), max_residue_);
-  // Each half's (dy, dx) pairs (N, 9G/2 pairs... as (N, 9G/2, 2, H, W)) plus its flow as (dy, dx):
-  // flow.flip(1).repeat(...) of the reference, by broadcasting.
-  auto add_flow = [&](const Tensor& o, const Tensor& flow) {
-    const Tensor dydx = concat({narrow(flow, 1, 1, 1), narrow(flow, 1, 0, 1)}, 1);
-    return reshape(add(reshape(o, {N, 9 * G / 2, 2, H, W}), reshape(dydx, {N, 1, 2, H, W})), {N, 9 * G, H, W});
-  };
-  const std::vector<Tensor> halves = split(residue, {9 * G, 9 * G}, 1);
-  const Tensor offset = concat({add_flow(halves[0], flow_1), add_flow(halves[1], flow_2)}, 1);
-  return deform_conv2d(x, offset, sigmoid(parts[2]), weight, bias, Conv2dOptions().padding(1));
+  const Tensor out = conv_offset_->forward(concat({cond, flow_1, flow_2}, 1));  // o1 | o2 | mask
+  const Tensor residue = mul_scalar(tanh(narrow(out, 1, 0, 18 * G)), max_residue_);
+  // offset = each half's residue (9G/2 (dy, dx) pairs) plus its flow as (dy, dx) — the
+  // reference's flow.flip(1).repeat(...) — by broadcasting (2N, 9G/2, 2, H, W) + (2N, 1, 2, H, W),
+  // 2N = (image, half).
+  auto dydx = [](const Tensor& flow) { return concat({narrow(flow, 1, 1, 1), narrow(flow, 1, 0, 1)}, 1); };
+  const Tensor flows = reshape(concat({dydx(flow_1), dydx(flow_2)}, 1), {2 * N, 1, 2, H, W});
+  const Tensor offset =
+      reshape(add(reshape(residue, {2 * N, 9 * G / 2, 2, H, W}), flows), {N, 18 * G, H, W});
+  return deform_conv2d(x, offset, sigmoid(narrow(out, 1, 18 * G, 9 * G)), weight, bias,
+                       Conv2dOptions().padding(1));
 }
 
 // ---- DPA-TISR ----
@@ -213,7 +212,9 @@ std::vector<Tensor> DpaTisr::propagate(int branch, const std::vector<Tensor>& sp
       {
         StageTimer timer(profile_ ? &profile_->phase_align : nullptr);
         feat_prop = phase_align_[branch]->forward(feat_prop, current);
-        feat_n2 = phase_align_[branch]->forward(feat_n2, current);
+        // Before the second step feat_n2 is zero, and so is its alignment (amplitude 0), with
+        // zero gradients: skipped.
+        if (s >= 2) feat_n2 = phase_align_[branch]->forward(feat_n2, current);
       }
       StageTimer timer(profile_ ? &profile_->deform_align : nullptr);
       feat_prop = deform_align_[branch]->forward(concat({feat_prop, feat_n2}, 1), cond, flow_n1, flow_n2);
