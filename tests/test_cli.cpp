@@ -262,6 +262,31 @@ TEST_F(Cli, BadInputsFailCleanly) {
   // A simulate that fails leaves no directory behind.
   expect_failure("simulate --out " + bad.file("s2") + " --size 33", 1, {"multiple of the scale"},
                  bad.file("s2"));
+  expect_failure("simulate tisr --out " + bad.file("t1") + " --size 50", 1,
+                 {"multiple of the scale"}, bad.file("t1"));
+  expect_failure("simulate tisr --out " + bad.file("t2") + " --snr 4", 2, {"--snr", "'4'"},
+                 bad.file("t2"));
+}
+
+TEST_F(Cli, SimulateTisrWritesSequencesWithFlow) {
+  testing::TempDir dir;
+  const std::string out = dir.file("movies");
+  std::string msg;
+  ASSERT_EQ(testing::run_abbe("simulate tisr --out " + out + " --count 2 --frames 3 --size 48 --seed 4", &msg), 0)
+      << msg;
+  for (const char* seq : {"/seq_0000", "/seq_0001"}) {
+    EXPECT_EQ(io::read_tiff(out + seq + "/lr.tif").shape(), (Shape{3, 16, 16}));
+    EXPECT_EQ(io::read_tiff(out + seq + "/gt.tif").shape(), (Shape{3, 48, 48}));
+    EXPECT_EQ(io::read_tiff(out + seq + "/flow.tif").shape(), (Shape{4, 16, 16}));
+    EXPECT_EQ(io::read_tiff_info(out + seq + "/lr.tif").bits, 16);
+  }
+  std::ifstream f(out + "/seq_0001/meta.json");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const io::Json meta = io::Json::parse(ss.str());
+  EXPECT_EQ(meta.at("snr").as_int(), 2);  // mixed: sequence i gets level i % 3 + 1
+  EXPECT_EQ(meta.at("index").as_int(), 1);
+  EXPECT_TRUE(std::filesystem::exists(out + "/meta.json"));
 }
 
 }  // namespace
