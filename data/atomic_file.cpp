@@ -37,34 +37,40 @@ void fsync_path(const std::string& p, bool directory, const std::string& target)
 
 }  // namespace
 
-void write_atomically(const std::string& path,
-                      const std::function<void(const std::string& tmp)>& write) {
+AtomicFile::AtomicFile(const std::string& path) : path_(path) {
   namespace fs = std::filesystem;
   ABBE_CHECK(!path.empty(), "write_atomically: empty output path");
   const fs::path target(path);
-  std::string dir = target.parent_path().string();
-  if (dir.empty()) dir = ".";
+  dir_ = target.parent_path().string();
+  if (dir_.empty()) dir_ = ".";
   std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    ABBE_FAIL(path, ": cannot write: directory '", dir, "' does not exist");
+  if (!fs::is_directory(dir_, ec))
+    ABBE_FAIL(path, ": cannot write: directory '", dir_, "' does not exist");
   if (fs::is_directory(target, ec)) ABBE_FAIL(path, ": cannot write: it is a directory");
-
   static std::atomic<uint64_t> counter{0};
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" +
-                          std::to_string(counter.fetch_add(1));
-  try {
-    write(tmp);
-    fsync_path(tmp, false, path);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      const int e = errno;
-      ABBE_FAIL(path, ": cannot rename temporary file '", tmp, "' over it: ", errno_text(e));
-    }
-  } catch (...) {
-    ::unlink(tmp.c_str());  // may not exist if write() failed early; that is fine
-    throw;
+  tmp_ = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1));
+}
+
+AtomicFile::~AtomicFile() {
+  if (!done_) ::unlink(tmp_.c_str());  // may not exist if nothing was written; that is fine
+}
+
+void AtomicFile::commit() {
+  fsync_path(tmp_, false, path_);
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const int e = errno;
+    ABBE_FAIL(path_, ": cannot rename temporary file '", tmp_, "' over it: ", errno_text(e));
   }
+  done_ = true;
   // Makes the rename itself durable: without it a crash can bring back the old directory entry.
-  fsync_path(dir, true, path);
+  fsync_path(dir_, true, path_);
+}
+
+void write_atomically(const std::string& path,
+                      const std::function<void(const std::string& tmp)>& write) {
+  AtomicFile file(path);
+  write(file.tmp());
+  file.commit();
 }
 
 }  // namespace abbe::io

@@ -333,6 +333,66 @@ const char* tiff_format_name(TiffFormat f) {
   return "?";
 }
 
+namespace {
+
+// Writes `pages` planes of H x W floats from src as pages first.. of an open TIFF, converted to
+// fmt; desc goes on page 0.
+void write_pages(TiffFile& f, const std::string& path, const float* src, int64_t first,
+                 int64_t pages, int64_t H, int64_t W, TiffFormat fmt, const std::string& desc) {
+  TIFF* tif = f.get();
+  const uint64_t plane = uint64_t(H) * uint64_t(W);
+  const bool is_int = fmt != TiffFormat::float32;
+  const double hi = fmt == TiffFormat::uint8 ? 255.0 : 65535.0;
+  const int bytes = fmt == TiffFormat::uint8 ? 1 : fmt == TiffFormat::uint16 ? 2 : 4;
+  const auto to_int = [hi](double v) { return std::round(std::clamp(v, 0.0, hi)); };
+  std::vector<uint8_t> buf(plane * bytes);
+  for (int64_t i = 0; i < pages; ++i) {
+    const int64_t p = first + i;
+    const float* page = src + i * plane;
+    if (fmt == TiffFormat::float32) {
+      std::memcpy(buf.data(), page, plane * 4);
+    } else if (fmt == TiffFormat::uint8) {
+      for (uint64_t k = 0; k < plane; ++k) buf[k] = static_cast<uint8_t>(to_int(page[k]));
+    } else {
+      for (uint64_t k = 0; k < plane; ++k) {
+        const uint16_t v = static_cast<uint16_t>(to_int(page[k]));
+        std::memcpy(buf.data() + 2 * k, &v, 2);
+      }
+    }
+    bool ok = TIFFSetField(tif, TIFFTAG_SUBFILETYPE, 0) &&
+              TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, static_cast<uint32_t>(W)) &&
+              TIFFSetField(tif, TIFFTAG_IMAGELENGTH, static_cast<uint32_t>(H)) &&
+              TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, static_cast<uint16_t>(8 * bytes)) &&
+              TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, static_cast<uint16_t>(1)) &&
+              TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT,
+                           static_cast<uint16_t>(is_int ? SAMPLEFORMAT_UINT : SAMPLEFORMAT_IEEEFP)) &&
+              TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, static_cast<uint16_t>(PHOTOMETRIC_MINISBLACK)) &&
+              TIFFSetField(tif, TIFFTAG_PLANARCONFIG, static_cast<uint16_t>(PLANARCONFIG_CONTIG)) &&
+              TIFFSetField(tif, TIFFTAG_COMPRESSION, static_cast<uint16_t>(COMPRESSION_NONE)) &&
+              TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, static_cast<uint32_t>(H));
+    if (ok && p == 0) ok = TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, desc.c_str());
+    if (!ok) ABBE_FAIL(page_where(path, p), ": cannot set TIFF tags", f.detail());
+    if (TIFFWriteEncodedStrip(tif, 0, buf.data(), static_cast<tmsize_t>(buf.size())) < 0 ||
+        !TIFFWriteDirectory(tif))
+      ABBE_FAIL(page_where(path, p), ": write failed", f.detail());
+  }
+}
+
+std::string imagej_description(int64_t pages) {
+  std::string desc = "ImageJ=1.11a\n";
+  if (pages > 1)
+    desc += "images=" + std::to_string(pages) + "\nframes=" + std::to_string(pages) + "\nloop=false\n";
+  return desc;
+}
+
+// Classic TIFF offsets are 32-bit; leave room for the directories.
+bool needs_bigtiff(int64_t pages, int64_t H, int64_t W, TiffFormat fmt) {
+  const int bytes = fmt == TiffFormat::uint8 ? 1 : fmt == TiffFormat::uint16 ? 2 : 4;
+  return uint64_t(H) * uint64_t(W) * uint64_t(pages) * bytes > (uint64_t{1} << 32) - (uint64_t{1} << 26);
+}
+
+}  // namespace
+
 void write_tiff(const std::string& path, const Tensor& stack, TiffFormat fmt) {
   ABBE_CHECK(stack.defined(), path, ": write_tiff: undefined tensor");
   if (stack.dim() != 2 && stack.dim() != 3)
@@ -345,7 +405,6 @@ void write_tiff(const std::string& path, const Tensor& stack, TiffFormat fmt) {
   const float* src = s.data<float>();
   const bool is_int = fmt != TiffFormat::float32;
   const double hi = fmt == TiffFormat::uint8 ? 255.0 : 65535.0;
-  const int bytes = fmt == TiffFormat::uint8 ? 1 : fmt == TiffFormat::uint16 ? 2 : 4;
 
   // Display range for ImageJ over the values as written; NaN cannot become an integer.
   double vmin = std::numeric_limits<double>::infinity(), vmax = -vmin;
@@ -363,55 +422,103 @@ void write_tiff(const std::string& path, const Tensor& stack, TiffFormat fmt) {
     vmin = vmin <= vmax ? to_int(vmin) : 0;
     vmax = vmin <= vmax ? to_int(vmax) : 0;
   }
-  std::string desc = "ImageJ=1.11a\n";
-  if (pages > 1)
-    desc += "images=" + std::to_string(pages) + "\nframes=" + std::to_string(pages) + "\nloop=false\n";
+  std::string desc = imagej_description(pages);
   if (vmin <= vmax) {
     char buf[96];
     std::snprintf(buf, sizeof buf, "min=%.9g\nmax=%.9g\n", vmin, vmax);
     desc += buf;
   }
-  // Classic TIFF offsets are 32-bit; leave room for the directories.
-  const bool big = plane * pages * bytes > (uint64_t{1} << 32) - (uint64_t{1} << 26);
-
+  const bool big = needs_bigtiff(pages, H, W, fmt);
   write_atomically(path, [&](const std::string& tmp) {
     TiffFile f(tmp, big ? "w8" : "w");
     if (!f.get()) ABBE_FAIL(path, ": cannot create '", tmp, "'", f.detail());
-    TIFF* tif = f.get();
-    std::vector<uint8_t> buf(plane * bytes);
-    for (int64_t p = 0; p < pages; ++p) {
-      const float* page = src + p * plane;
-      if (fmt == TiffFormat::float32) {
-        std::memcpy(buf.data(), page, plane * 4);
-      } else if (fmt == TiffFormat::uint8) {
-        for (uint64_t k = 0; k < plane; ++k) buf[k] = static_cast<uint8_t>(to_int(page[k]));
-      } else {
-        for (uint64_t k = 0; k < plane; ++k) {
-          const uint16_t v = static_cast<uint16_t>(to_int(page[k]));
-          std::memcpy(buf.data() + 2 * k, &v, 2);
-        }
-      }
-      bool ok = TIFFSetField(tif, TIFFTAG_SUBFILETYPE, 0) &&
-                TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, static_cast<uint32_t>(W)) &&
-                TIFFSetField(tif, TIFFTAG_IMAGELENGTH, static_cast<uint32_t>(H)) &&
-                TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, static_cast<uint16_t>(8 * bytes)) &&
-                TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, static_cast<uint16_t>(1)) &&
-                TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT,
-                             static_cast<uint16_t>(is_int ? SAMPLEFORMAT_UINT : SAMPLEFORMAT_IEEEFP)) &&
-                TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, static_cast<uint16_t>(PHOTOMETRIC_MINISBLACK)) &&
-                TIFFSetField(tif, TIFFTAG_PLANARCONFIG, static_cast<uint16_t>(PLANARCONFIG_CONTIG)) &&
-                TIFFSetField(tif, TIFFTAG_COMPRESSION, static_cast<uint16_t>(COMPRESSION_NONE)) &&
-                TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, static_cast<uint32_t>(H));
-      if (ok && p == 0) ok = TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, desc.c_str());
-      if (!ok) ABBE_FAIL(page_where(path, p), ": cannot set TIFF tags", f.detail());
-      if (TIFFWriteEncodedStrip(tif, 0, buf.data(), static_cast<tmsize_t>(buf.size())) < 0 ||
-          !TIFFWriteDirectory(tif))
-        ABBE_FAIL(page_where(path, p), ": write failed", f.detail());
-    }
-    if (!TIFFFlush(tif)) ABBE_FAIL(path, ": write failed", f.detail());
+    write_pages(f, path, src, 0, pages, H, W, fmt, desc);
+    if (!TIFFFlush(f.get())) ABBE_FAIL(path, ": write failed", f.detail());
     f.close();
     if (f.has_errors()) ABBE_FAIL(path, ": write failed", f.detail());
   });
+}
+
+// ---- streaming ----
+
+struct TiffReader::Impl {
+  std::string path;
+  uint64_t file_size;
+  TiffFile f;
+  TiffInfo info;
+  std::vector<PageFormat> pages;
+  explicit Impl(const std::string& p) : path(p), file_size(file_size_or_fail(p)), f(p, "r") {}
+};
+
+TiffReader::TiffReader(const std::string& path) : impl_(std::make_unique<Impl>(path)) {
+  if (!impl_->f.get()) ABBE_FAIL(path, ": cannot open as TIFF", impl_->f.detail());
+  impl_->pages = scan(impl_->f, path, impl_->file_size, impl_->info);
+}
+TiffReader::~TiffReader() = default;
+const TiffInfo& TiffReader::info() const { return impl_->info; }
+
+Tensor TiffReader::read(int64_t first, int64_t count) {
+  const TiffInfo& info = impl_->info;
+  ABBE_CHECK(first >= 0 && count >= 0 && first + count <= info.pages, impl_->path,
+             ": pages [", first, ", ", first + count, ") out of range (", info.pages, " pages)");
+  Tensor out = Tensor::empty({count, info.height, info.width}, DType::f32);
+  const uint64_t plane = uint64_t(info.height) * uint64_t(info.width);
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t p = first + i;
+    if (!TIFFSetDirectory(impl_->f.get(), static_cast<tdir_t>(p)))
+      ABBE_FAIL(page_where(impl_->path, p), ": cannot read the directory", impl_->f.detail());
+    read_page(impl_->f, impl_->path, p, impl_->pages[p], impl_->file_size,
+              out.data<float>() + i * plane);
+  }
+  return out;
+}
+
+struct TiffStackWriter::Impl {
+  AtomicFile file;
+  TiffFile f;
+  int64_t pages, H, W, written = 0;
+  TiffFormat fmt;
+  Impl(const std::string& path, int64_t n, int64_t h, int64_t w, TiffFormat k)
+      : file(path), f(file.tmp(), needs_bigtiff(n, h, w, k) ? "w8" : "w"), pages(n), H(h), W(w), fmt(k) {}
+};
+
+TiffStackWriter::TiffStackWriter(const std::string& path, int64_t pages, int64_t H, int64_t W,
+                                 TiffFormat fmt) {
+  if (pages < 1 || H < 1 || W < 1 || H > UINT32_MAX || W > UINT32_MAX)
+    ABBE_FAIL(path, ": cannot write a stack of ", pages, " pages of ", H, " x ", W);
+  impl_ = std::make_unique<Impl>(path, pages, H, W, fmt);
+  if (!impl_->f.get()) ABBE_FAIL(path, ": cannot create '", impl_->file.tmp(), "'", impl_->f.detail());
+}
+TiffStackWriter::~TiffStackWriter() {
+  if (impl_) impl_->f.close();  // before AtomicFile removes the temp file
+}
+
+void TiffStackWriter::append(const Tensor& stack) {
+  Impl& m = *impl_;
+  const std::string& path = m.file.path();
+  ABBE_CHECK(stack.defined() && (stack.dim() == 2 || stack.dim() == 3) && stack.size(-2) == m.H &&
+                 stack.size(-1) == m.W,
+             path, ": append needs (n, ", m.H, ", ", m.W, ") pages, got ", describe(stack));
+  const Tensor s = stack.to(Device::cpu()).to(DType::f32).contiguous();
+  const int64_t n = s.dim() == 3 ? s.size(0) : 1;
+  ABBE_CHECK(m.written + n <= m.pages, path, ": more than the ", m.pages, " pages announced");
+  if (m.fmt != TiffFormat::float32)
+    for (int64_t k = 0; k < s.numel(); ++k)
+      if (std::isnan(s.data<float>()[k]))
+        ABBE_FAIL(path, ": a NaN in page ", m.written + k / (m.H * m.W), " cannot be written as ",
+                  tiff_format_name(m.fmt));
+  write_pages(m.f, path, s.data<float>(), m.written, n, m.H, m.W, m.fmt, imagej_description(m.pages));
+  m.written += n;
+}
+
+void TiffStackWriter::commit() {
+  Impl& m = *impl_;
+  const std::string& path = m.file.path();
+  ABBE_CHECK(m.written == m.pages, path, ": ", m.written, " of ", m.pages, " pages written");
+  if (!TIFFFlush(m.f.get())) ABBE_FAIL(path, ": write failed", m.f.detail());
+  m.f.close();
+  if (m.f.has_errors()) ABBE_FAIL(path, ": write failed", m.f.detail());
+  m.file.commit();
 }
 
 }  // namespace abbe::io

@@ -5,6 +5,7 @@
 // libtiff's own warnings and errors never reach stderr: errors end up in the thrown abbe::Error,
 // whose message names the file and the page.
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "graph/tensor.h"
@@ -41,5 +42,40 @@ const char* tiff_format_name(TiffFormat f);
 // opens a stack as a time series, uncompressed, one strip per page; BigTIFF when the data
 // exceed 4 GB. Atomic: a failure leaves no file and no temp file behind.
 void write_tiff(const std::string& path, const Tensor& stack, TiffFormat fmt);
+
+// Pages on demand, for stacks longer than memory: the directories are read once at open (what
+// read_tiff_info checks), the pixels of a range of pages per call.
+class TiffReader {
+ public:
+  explicit TiffReader(const std::string& path);
+  ~TiffReader();
+  TiffReader(const TiffReader&) = delete;
+  TiffReader& operator=(const TiffReader&) = delete;
+  const TiffInfo& info() const;
+  // Pages [first, first + count) as (count, H, W) float32.
+  Tensor read(int64_t first, int64_t count);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A stack written page by page, as write_tiff writes it (uncompressed, an ImageJ description
+// without the display range, BigTIFF when large), to a temp file that commit() publishes at path
+// once every page is in; destroyed before that, it leaves nothing behind.
+class TiffStackWriter {
+ public:
+  TiffStackWriter(const std::string& path, int64_t pages, int64_t H, int64_t W, TiffFormat fmt);
+  ~TiffStackWriter();
+  TiffStackWriter(const TiffStackWriter&) = delete;
+  TiffStackWriter& operator=(const TiffStackWriter&) = delete;
+  // (n, H, W) or (H, W), any dtype and device.
+  void append(const Tensor& pages);
+  void commit();  // fails unless exactly `pages` pages were appended
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace abbe::io
