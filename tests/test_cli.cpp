@@ -268,6 +268,55 @@ TEST_F(Cli, BadInputsFailCleanly) {
                  bad.file("t2"));
 }
 
+// A Bayesian net over a 9-frame movie in 3-frame windows and tiles: every frame written once,
+// the four stacks consistent (sigmas >= 0, confidence in [0, 1], SR equal to the windowed plain
+// forward's mean when tiles cover the frame whole), nothing left behind on failure.
+TEST_F(Cli, DpaTisrMovieWithConfidence) {
+  const DpaTisrConfig cfg{.scale = 2, .channels = 8, .n_extract = 1, .n_prop = 1, .n_recon = 1, .bayesian = true,
+                          .dropout = 0.5, .deform_groups = 4};
+  DpaTisr net(cfg);
+  const std::string weights = dir_->file("bayes.safetensors"), in = dir_->file("movie.tif"),
+                    out = dir_->file("movie_out");
+  io::write_safetensors(weights, net.state_dict());
+  io::write_tiff(in, testing::random_tensor({9, 12, 14}, 78, 0, 100), io::TiffFormat::float32);
+  const std::string flags = " --channels 8 --extract-blocks 1 --prop-blocks 1 --recon-blocks 1 --deform-groups 4 "
+                            "--bayesian --weights " + weights;
+  std::string msg;
+  ASSERT_EQ(testing::run_abbe("infer --net dpa_tisr" + flags + " --window 3 --keep 1 --tile 8 --overlap 4 --mc 3 " +
+                              in + " " + out, &msg), 0) << msg;
+  const Tensor sr = io::read_tiff(out + "/sr.tif"), sm = io::read_tiff(out + "/sigma_model.tif"),
+               sd = io::read_tiff(out + "/sigma_data.tif"), conf = io::read_tiff(out + "/confidence.tif");
+  for (const Tensor& t : {sr, sm, sd, conf}) EXPECT_EQ(t.shape(), (Shape{9, 24, 28}));
+  for (float v : sm.to_vector<float>()) ASSERT_GE(v, 0);
+  for (float v : sd.to_vector<float>()) ASSERT_GT(v, 0);
+  for (float v : conf.to_vector<float>()) ASSERT_TRUE(v >= 0 && v <= 1) << v;
+  // The same seed gives the same output.
+  ASSERT_EQ(testing::run_abbe("infer --net dpa_tisr" + flags + " --window 3 --keep 1 --tile 8 --overlap 4 --mc 3 " +
+                              in + " " + out + "2", &msg), 0) << msg;
+  EXPECT_EQ(io::read_tiff(out + "2/confidence.tif").to_vector<float>(), conf.to_vector<float>());
+  // One pass: no model spread, and the confidence is the single-sample 1 - exp(-e / b) that
+  // calibration uses.
+  ASSERT_EQ(testing::run_abbe("infer --net dpa_tisr" + flags + " --window 3 --keep 1 --mc 1 " + in + " " + out + "3",
+                              &msg), 0) << msg;
+  const auto b1 = io::read_tiff(out + "3/sigma_data.tif").to_vector<float>();
+  const auto c1 = io::read_tiff(out + "3/confidence.tif").to_vector<float>();
+  for (float v : io::read_tiff(out + "3/sigma_model.tif").to_vector<float>()) ASSERT_EQ(v, 0);
+  for (size_t i = 0; i < b1.size(); ++i) ASSERT_NEAR(c1[i], 1 - std::exp(-0.04 / b1[i]), 1e-5) << i;
+  // A movie shorter than the window, and a single frame, still work.
+  io::write_tiff(dir_->file("one.tif"), testing::random_tensor({1, 12, 14}, 79, 0, 1), io::TiffFormat::float32);
+  ASSERT_EQ(testing::run_abbe("infer --net dpa_tisr" + flags + " " + dir_->file("one.tif") + " " + out + "4", &msg), 0)
+      << msg;
+  EXPECT_EQ(io::read_tiff(out + "4/sr.tif").shape(), (Shape{1, 24, 28}));
+  // A NaN in frame 5: an error naming the frames, no output directory.
+  Tensor bad = testing::random_tensor({9, 12, 14}, 80, 0, 1);
+  bad.data<float>()[5 * 12 * 14 + 3] = NAN;
+  io::write_tiff(dir_->file("nan_movie.tif"), bad, io::TiffFormat::float32);
+  EXPECT_EQ(testing::run_abbe("infer --net dpa_tisr" + flags + " --window 3 --keep 1 " + dir_->file("nan_movie.tif") +
+                              " " + out + "5", &msg), 1);
+  EXPECT_TRUE(contains(msg, "nan_movie.tif")) << msg;
+  EXPECT_FALSE(fs::exists(out + "5"));
+}
+
 TEST_F(Cli, SimulateTisrWritesSequencesWithFlow) {
   testing::TempDir dir;
   const std::string out = dir.file("movies");

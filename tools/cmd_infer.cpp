@@ -40,15 +40,6 @@ std::unique_ptr<SISR> load_sisr(const std::string& path, const SisrFlags& flags,
 
 namespace {
 
-// The value of --net in args ("--net X" or "--net=X"), or "".
-std::string net_flag(const Args& args) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--net" && i + 1 < args.size()) return args[i + 1];
-    if (args[i].rfind("--net=", 0) == 0) return args[i].substr(6);
-  }
-  return "";
-}
-
 // abbe infer --net dpa_tisr: the whole stack as one sequence (N = 1, T = pages).
 int run_infer_dpa_tisr(const Args& args) {
   std::string net_name, weights, in, out, device = "auto";
@@ -98,7 +89,11 @@ int run_infer_dpa_tisr(const Args& args) {
 }  // namespace
 
 int run_infer(const Args& args) {
-  if (net_flag(args) == "dpa_tisr") return run_infer_dpa_tisr(args);
+  if (net_flag(args) == "dpa_tisr") {
+    for (const std::string& a : args)
+      if (a == "--raw") return run_infer_dpa_tisr(args);
+    return run_infer_dpa_tisr_movie(args);
+  }
   std::string net_name = "sisr", weights, in, out, log_path, device = "auto";
   SisrFlags f;
   bool raw_mode = false;

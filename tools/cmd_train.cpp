@@ -59,7 +59,16 @@ io::Json options_json(const train::SisrTrainOptions& o) {
 
 }  // namespace
 
+std::string net_flag(const Args& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--net" && i + 1 < args.size()) return args[i + 1];
+    if (args[i].rfind("--net=", 0) == 0) return args[i].substr(6);
+  }
+  return "";
+}
+
 int run_train(const Args& args) {
+  if (net_flag(args) == "spynet") return run_train_spynet(args);
   std::string net = "sisr", lr_path, gt_path, out, best, resume, log_path, device = "auto";
   train::SisrTrainOptions o;
   int scale = 0;
@@ -70,7 +79,7 @@ int run_train(const Args& args) {
            "by its max; the last images are held out for validation (PSNR). Checkpoints are\n"
            "written atomically every --checkpoint-every steps and at the end (resume with\n"
            "--resume); the weights with the best validation PSNR go to --best.");
-  p.add("net", &net, "network (sisr)");
+  p.add("net", &net, "network (sisr; spynet: see abbe train --net spynet --help)");
   p.add("lr-stack", &lr_path, "LR input stack (n,h,w)").meta("FILE").required();
   p.add("gt-stack", &gt_path, "ground-truth stack (n,fh,fw)").meta("FILE").required();
   p.add("out", &out, "checkpoint to write (last step, resumable)").meta("FILE").required();
@@ -104,7 +113,7 @@ int run_train(const Args& args) {
   add_device_flag(p, &device);
   if (!parse_or_help(p, args)) return 0;
   o.device = resolve_device(device);
-  if (net != "sisr") throw UsageError("--net: unknown net '" + net + "' (available: sisr)");
+  if (net != "sisr") throw UsageError("--net: unknown net '" + net + "' (available: sisr, spynet)");
   if (best.empty()) best = best_path_for(out);
   if (best == out) throw UsageError("--best must differ from --out");
   check_writable(out, "--out");

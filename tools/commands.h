@@ -17,6 +17,12 @@ namespace abbe::cli {
 using Args = std::vector<std::string>;
 
 int run_simulate(const Args& args);
+// abbe train --net spynet (tools/cmd_train_flow.cpp), abbe infer --net dpa_tisr's movie mode
+// (tools/cmd_infer_movie.cpp).
+int run_train_spynet(const Args& args);
+int run_infer_dpa_tisr_movie(const Args& args);
+// The value of --net in args ("--net X" or "--net=X"), or "": which parser a command uses.
+std::string net_flag(const Args& args);
 int run_train(const Args& args);
 int run_infer(const Args& args);
 int run_demo(const Args& args);

@@ -10,6 +10,7 @@
 #include "data/safetensors.h"
 #include "graph/views.h"
 #include "metrics/image_metrics.h"
+#include "train/augment.h"
 #include "train/checkpoint.h"
 
 namespace abbe::train {
@@ -31,20 +32,6 @@ constexpr uint64_t kDataStream = 0x9E3779B97F4A7C15ull;  // xor'ed into the seed
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-// Copies a p x p window at (y0, x0) of img (H,W) into out (p,p) under one of the 8 symmetries
-// of the square: bit 0 transposes, bit 1 flips rows, bit 2 flips columns. The same code on the
-// LR window and on the matching GT window (f y0, f x0, side f p) keeps the pair aligned.
-void crop_dihedral(const float* img, int64_t W, int64_t y0, int64_t x0, int64_t p, int code,
-                   float* out) {
-  for (int64_t y = 0; y < p; ++y)
-    for (int64_t x = 0; x < p; ++x) {
-      int64_t sy = (code & 1) ? x : y, sx = (code & 1) ? y : x;
-      if (code & 2) sy = p - 1 - sy;
-      if (code & 4) sx = p - 1 - sx;
-      out[y * p + x] = img[(y0 + sy) * W + x0 + sx];
-    }
 }
 
 std::string str(double v) { return format_double(v); }
