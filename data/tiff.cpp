@@ -447,6 +447,7 @@ struct TiffReader::Impl {
   TiffFile f;
   TiffInfo info;
   std::vector<PageFormat> pages;
+  int64_t current = -1;  // the directory libtiff is on (-1: unknown)
   explicit Impl(const std::string& p) : path(p), file_size(file_size_or_fail(p)), f(p, "r") {}
 };
 
@@ -465,8 +466,13 @@ Tensor TiffReader::read(int64_t first, int64_t count) {
   const uint64_t plane = uint64_t(info.height) * uint64_t(info.width);
   for (int64_t i = 0; i < count; ++i) {
     const int64_t p = first + i;
-    if (!TIFFSetDirectory(impl_->f.get(), static_cast<tdir_t>(p)))
-      ABBE_FAIL(page_where(impl_->path, p), ": cannot read the directory", impl_->f.detail());
+    // The next page is one step along libtiff's chain; any other is a walk from page 0
+    // (TIFFSetDirectory), so callers that read forward stay linear in the movie's length.
+    const bool ok = p == impl_->current ||
+                    (impl_->current >= 0 && p == impl_->current + 1 ? TIFFReadDirectory(impl_->f.get()) != 0
+                                             : TIFFSetDirectory(impl_->f.get(), static_cast<tdir_t>(p)) != 0);
+    impl_->current = ok ? p : -1;
+    if (!ok) ABBE_FAIL(page_where(impl_->path, p), ": cannot read the directory", impl_->f.detail());
     read_page(impl_->f, impl_->path, p, impl_->pages[p], impl_->file_size,
               out.data<float>() + i * plane);
   }

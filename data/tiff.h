@@ -44,7 +44,9 @@ const char* tiff_format_name(TiffFormat f);
 void write_tiff(const std::string& path, const Tensor& stack, TiffFormat fmt);
 
 // Pages on demand, for stacks longer than memory: the directories are read once at open (what
-// read_tiff_info checks), the pixels of a range of pages per call.
+// read_tiff_info checks; ~1 KB of bookkeeping per page stays), the pixels of a range of pages per
+// call. Reading forward (each page the one after the last read) costs O(1) per page; going back
+// walks libtiff's directory chain from page 0.
 class TiffReader {
  public:
   explicit TiffReader(const std::string& path);

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <deque>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -133,10 +134,21 @@ int run_infer_dpa_tisr_movie(const Args& args) {
   Progress progress("infer", "frames", Progress::stderr_is_terminal());
   const auto t0 = std::chrono::steady_clock::now();
   int64_t written = 0;
+  // The frames of the current window, first = its first frame's index: each window keeps the
+  // frames it shares with the previous one and reads the rest, so the file is read forward.
+  std::deque<Tensor> held;
+  int64_t first = 0;
   for (const MovieWindow& win : plan_windows(T, window, keep)) {
-    const Tensor frames = reader.read(win.start, win.length);
-    io::check_finite(frames, "input '" + in + "' frames " + std::to_string(win.start) + ".." +
-                                 std::to_string(win.start + win.length - 1));
+    while (first < win.start && !held.empty()) held.pop_front(), ++first;
+    if (held.empty()) first = win.start;
+    const int64_t have = first + static_cast<int64_t>(held.size());
+    if (have < win.start + win.length) {
+      const Tensor fresh = reader.read(have, win.start + win.length - have);
+      io::check_finite(fresh, "input '" + in + "' frames " + std::to_string(have) + ".." +
+                                  std::to_string(win.start + win.length - 1));
+      for (int64_t i = 0; i < fresh.size(0); ++i) held.push_back(raw::select(fresh, 0, i));
+    }
+    const Tensor frames = stack(std::vector<Tensor>(held.begin(), held.end()), 0);
     Tensor kept;
     {
       autograd::NoGradGuard no_grad;
