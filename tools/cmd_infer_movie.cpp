@@ -19,6 +19,7 @@
 #include "data/tiff.h"
 #include "graph/allocator.h"
 #include "graph/views.h"
+#include "metrics/calibration.h"
 #include "nets/movie.h"
 #include "tools/commands.h"
 #include "tools/progress.h"
@@ -26,32 +27,6 @@
 
 namespace abbe::cli {
 
-// TEMPORARY host stand-in for the fused mc_confidence op (being written): (4, ...) mean,
-// sigma_model, sigma_data, confidence.
-Tensor mc_confidence(const Tensor& mus, const Tensor& bs, double e, bool intensity_aware) {
-  const Tensor mu = mus.to(Device::cpu()).to(DType::f64).contiguous(), b = bs.to(Device::cpu()).to(DType::f64).contiguous();
-  const int64_t M = mu.size(0), n = mu.numel() / M;
-  Shape shape = mu.shape();
-  shape[0] = 4;
-  Tensor out = Tensor::empty(shape, DType::f64);
-  const double* pm = mu.data<double>();
-  const double* pb = b.data<double>();
-  double* o = out.data<double>();
-  for (int64_t i = 0; i < n; ++i) {
-    double mean = 0, sd = 0, bd = 0, conf = 0;
-    for (int64_t m = 0; m < M; ++m) mean += pm[m * n + i] / M, bd += pb[m * n + i] / M;
-    for (int64_t m = 0; m < M; ++m) sd += (pm[m * n + i] - mean) * (pm[m * n + i] - mean) / M;
-    const double ee = intensity_aware ? std::max(0.2 * std::abs(mean), e) : e;
-    auto F = [](double x, double mu_, double b_) {
-      const double d = x - mu_;
-      return 0.5 * (d > 0 ? 1 : d < 0 ? -1 : 0) * (1 - std::exp(-std::abs(d) / b_));
-    };
-    for (int64_t m = 0; m < M; ++m)
-      conf += (F(mean + ee, pm[m * n + i], pb[m * n + i]) - F(mean - ee, pm[m * n + i], pb[m * n + i])) / M;
-    o[i] = mean, o[n + i] = std::sqrt(sd), o[2 * n + i] = bd, o[3 * n + i] = conf;
-  }
-  return out.to(mus.dtype());
-}
 
 int run_infer_dpa_tisr_movie(const Args& args) {
   std::string net_name, weights, in, out, device = "auto", log_path;
@@ -155,7 +130,7 @@ int run_infer_dpa_tisr_movie(const Args& args) {
       kept = narrow(run_window(frames), 1, win.keep_begin - win.start, win.keep_end - win.keep_begin);
       if (cfg.bayesian) {
         // (4, K, fh, fw): mean, sigma_model, sigma_data, confidence.
-        const Tensor stats = mc_confidence(select(kept, 2, 0), select(kept, 2, 1), e, intensity_aware);
+        const Tensor stats = metrics::mc_statistics(select(kept, 2, 0), select(kept, 2, 1), e, intensity_aware);
         for (size_t i = 0; i < writers.size(); ++i) writers[i]->append(select(stats, 0, int64_t(i)));
       } else {
         writers[0]->append(select(select(kept, 0, 0), 1, 0));

@@ -1,0 +1,85 @@
+// Monte Carlo statistics, confidence and ECE against the NumPy re-computation of the spec's
+// formulas (tests/golden/gen_calibration.py), and the reliability diagram.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "data/safetensors.h"
+#include "graph/views.h"
+#include "metrics/calibration.h"
+#include "testing.h"
+
+namespace abbe::metrics {
+namespace {
+
+const io::SafetensorsFile& golden() {
+  static const io::SafetensorsFile f = io::read_safetensors(std::string(ABBE_GOLDEN_DIR) + "/calibration.safetensors");
+  return f;
+}
+const Tensor& g(const std::string& name) { return golden().tensors.at(name); }
+
+void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  const auto a = got.to(DType::f64).to_vector<double>(), b = want.to_vector<double>();
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol) << what << " element " << i;
+}
+
+TEST(Calibration, McStatisticsMatchNumpy) {
+  expect_close(mc_statistics(g("mc.mus"), g("mc.bs"), 0.04, false), g("mc.stats"), 1e-12, "e = 0.04");
+  expect_close(mc_statistics(g("mc.mus"), g("mc.bs"), 0.04, true), g("mc.stats_intensity"), 1e-12,
+               "intensity-aware");
+  // float32 in, float32 out, same numbers to float precision.
+  expect_close(mc_statistics(g("mc.mus").to(DType::f32), g("mc.bs").to(DType::f32), 0.04, false),
+               g("mc.stats"), 1e-6, "float32");
+  // One sample: no spread, and the single-sample interval probability.
+  const Tensor one = mc_statistics(raw::narrow(g("mc.mus"), 0, 0, 1), raw::narrow(g("mc.bs"), 0, 0, 1), 0.04, false);
+  const auto s = one.to_vector<double>();
+  const auto b = raw::narrow(g("mc.bs"), 0, 0, 1).contiguous().to_vector<double>();
+  const size_t n = b.size();
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(s[n + i], 0.0);
+    ASSERT_NEAR(s[3 * n + i], 1 - std::exp(-0.04 / b[i]), 1e-14);
+  }
+  EXPECT_THROW(mc_statistics(g("mc.mus"), raw::narrow(g("mc.bs"), 0, 0, 2), 0.04, false), Error);
+}
+
+TEST(Calibration, EceMatchesNumpy) {
+  for (auto [name, ia] : {std::pair<const char*, bool>{"plain", false}, {"intensity", true}}) {
+    CalibrationAccumulator acc(0.04, ia);
+    for (int64_t i = 0; i < 2; ++i)  // two images, one accumulation
+      acc.add(raw::select(g("ece.conf"), 0, i), raw::select(g("ece.mean"), 0, i), raw::select(g("ece.truth"), 0, i));
+    const CalibrationResult r = acc.result();
+    const std::string p = std::string("ece.") + name + ".";
+    EXPECT_NEAR(r.ece, g(p + "ece").item(), 1e-12) << name;
+    EXPECT_NEAR(r.rece, g(p + "rece").item(), 1e-12) << name;
+    const auto count = g(p + "count").to_vector<double>(), conf = g(p + "conf").to_vector<double>(),
+               accuracy = g(p + "acc").to_vector<double>();
+    for (int b = 0; b < CalibrationAccumulator::kBins; ++b) {
+      ASSERT_EQ(double(r.bins[b].count), count[b]) << name << " bin " << b;
+      ASSERT_NEAR(r.bins[b].confidence, conf[b], 1e-12) << name << " bin " << b;
+      ASSERT_NEAR(r.bins[b].accuracy, accuracy[b], 1e-12) << name << " bin " << b;
+    }
+    EXPECT_GT(r.bins[49].count, 0) << "confidence 1 falls in the last bin";
+  }
+}
+
+TEST(Calibration, ErrorsAndTheDiagram) {
+  CalibrationAccumulator acc;
+  EXPECT_THROW(acc.add(Tensor::ones({4, 4}), Tensor::ones({4, 5}), Tensor::ones({4, 4})), Error);
+  Tensor bad = Tensor::ones({2, 2});
+  bad.data<float>()[1] = NAN;
+  try {
+    acc.add(Tensor::ones({2, 2}), bad, Tensor::ones({2, 2}));
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("mean"), std::string::npos) << e.what();
+  }
+  testing::TempDir dir;
+  CalibrationAccumulator full;
+  full.add(g("ece.conf"), g("ece.mean"), g("ece.truth"));
+  write_reliability_png(dir.file("rel.png"), full.result());
+  EXPECT_GT(std::filesystem::file_size(dir.file("rel.png")), 200u);
+}
+
+}  // namespace
+}  // namespace abbe::metrics
