@@ -302,6 +302,25 @@ TEST_F(Cli, DpaTisrMovieWithConfidence) {
   const auto c1 = io::read_tiff(out + "3/confidence.tif").to_vector<float>();
   for (float v : io::read_tiff(out + "3/sigma_model.tif").to_vector<float>()) ASSERT_EQ(v, 0);
   for (size_t i = 0; i < b1.size(); ++i) ASSERT_NEAR(c1[i], 1 - std::exp(-0.04 / b1[i]), 1e-5) << i;
+  // abbe eval on it: PSNR, SSIM, temporal consistency and calibration; a GT of another size is an
+  // error naming both shapes and leaves no report.
+  const std::string gt = dir_->file("movie_gt.tif"), report = dir_->file("report");
+  io::write_tiff(gt, testing::random_tensor({9, 24, 28}, 81, 0, 1), io::TiffFormat::float32);
+  ASSERT_EQ(testing::run_abbe("eval --sr " + out + " --gt " + gt + " --out " + report, &msg), 0) << msg;
+  {
+    std::ifstream f(report + "/metrics.json");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const io::Json m = io::Json::parse(ss.str());
+    EXPECT_EQ(m.at("frames").as_int(), 9);
+    const double ece = m.at("ece").as_double();
+    EXPECT_TRUE(ece >= 0 && ece <= 1) << ece;
+    EXPECT_TRUE(fs::exists(report + "/reliability.png") && fs::exists(report + "/temporal_correlation.png"));
+  }
+  io::write_tiff(dir_->file("small_gt.tif"), testing::random_tensor({9, 24, 20}, 82, 0, 1), io::TiffFormat::float32);
+  EXPECT_EQ(testing::run_abbe("eval --sr " + out + " --gt " + dir_->file("small_gt.tif") + " --out " + report + "2", &msg), 1);
+  EXPECT_TRUE(contains(msg, "must match")) << msg;
+  EXPECT_FALSE(fs::exists(report + "2"));
   // A movie shorter than the window, and a single frame, still work.
   io::write_tiff(dir_->file("one.tif"), testing::random_tensor({1, 12, 14}, 79, 0, 1), io::TiffFormat::float32);
   ASSERT_EQ(testing::run_abbe("infer --net dpa_tisr" + flags + " " + dir_->file("one.tif") + " " + out + "4", &msg), 0)

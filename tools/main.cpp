@@ -20,9 +20,10 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"simulate", abbe::cli::run_simulate, "simulate wide-field / ground-truth image pairs"},
+    {"simulate", abbe::cli::run_simulate, "simulate image pairs, or time-lapse movies with their flow (simulate tisr)"},
     {"train", abbe::cli::run_train, "train a super-resolution net on TIFF stacks"},
     {"infer", abbe::cli::run_infer, "run a trained net on a TIFF stack"},
+    {"eval", abbe::cli::run_eval, "score an SR movie: PSNR, SSIM, temporal consistency, calibration"},
     {"demo", abbe::cli::run_demo, "simulate, train, infer and score, in a few minutes"},
     {"model", abbe::cli::run_model, "describe a net: parameter count, names and shapes"},
 };
