@@ -125,4 +125,34 @@ void check_finite(const Tensor& x, const std::string& what) {
   ABBE_FAIL(what, ": non-finite value ", value, " at index ", index, " of ", describe(x));
 }
 
+Tensor blur_target(const Tensor& x) {
+  check_finite(x, "blur_target input");
+  ABBE_CHECK(x.dim() >= 2, "blur_target: input must be (..., H, W), got ", describe(x));
+  const int64_t H = x.size(-2), W = x.size(-1), planes = x.numel() / std::max<int64_t>(H * W, 1);
+  const auto v = x.to(DType::f64).to_vector<double>();
+  const double side = std::exp(-1.0 / (2 * 0.4 * 0.4)), norm = 1 + 2 * side;
+  const double k[3] = {side / norm, 1 / norm, side / norm};
+  auto at = [](int64_t i, int64_t n) {
+    return n == 1 ? 0 : i < 0 ? -i : i >= n ? 2 * n - 2 - i : i;
+  };
+  std::vector<float> out(v.size());
+  std::vector<double> tmp(static_cast<size_t>(H * W));
+  for (int64_t p = 0; p < planes; ++p) {
+    const double* src = v.data() + p * H * W;
+    for (int64_t y = 0; y < H; ++y)
+      for (int64_t c = 0; c < W; ++c) {
+        double s = 0;
+        for (int d = -1; d <= 1; ++d) s += k[d + 1] * src[y * W + at(c + d, W)];
+        tmp[y * W + c] = s;
+      }
+    for (int64_t y = 0; y < H; ++y)
+      for (int64_t c = 0; c < W; ++c) {
+        double s = 0;
+        for (int d = -1; d <= 1; ++d) s += k[d + 1] * tmp[at(y + d, H) * W + c];
+        out[p * H * W + y * W + c] = static_cast<float>(s);
+      }
+  }
+  return Tensor::from_vector(out, x.shape());
+}
+
 }  // namespace abbe::io

@@ -26,6 +26,10 @@ double percentile(const Tensor& x, double p);
 // x / max(x). Needs max(x) > 0, or an all-zero tensor (which stays zero).
 Tensor divide_by_max(const Tensor& x);
 
+// DPA-TISR's targets (spec "Training and data"): each (H, W) plane of x (..., H, W) blurred by the
+// 3x3 Gaussian of sigma 0.4 (reflect-101 borders: d c b | a b c d). Divide by the max first.
+Tensor blur_target(const Tensor& x);
+
 // Throws abbe::Error "<what>: non-finite value nan at index [0, 3, 5]" for the first NaN/Inf
 // in row-major order. float32 or float64, any layout or device.
 void check_finite(const Tensor& x, const std::string& what);

@@ -25,32 +25,8 @@
 namespace abbe::cli {
 namespace {
 
-// GT / max GT, blurred by the 3x3 Gaussian of sigma 0.4 (reflect-101 borders): (H, W) doubles.
-Tensor normalised_truth(const Tensor& gt) {
-  const int64_t H = gt.size(0), W = gt.size(1);
-  auto v = gt.to(DType::f64).to_vector<double>();
-  double mx = 0;
-  for (double x : v) mx = std::max(mx, x);
-  if (mx > 0)
-    for (double& x : v) x /= mx;
-  const double side = std::exp(-1.0 / (2 * 0.4 * 0.4)), k[3] = {side / (1 + 2 * side), 1 / (1 + 2 * side),
-                                                                  side / (1 + 2 * side)};
-  auto at = [](int64_t i, int64_t n) { return i < 0 ? std::min<int64_t>(-i, n - 1) : i >= n ? std::max<int64_t>(2 * n - 2 - i, 0) : i; };
-  std::vector<double> tmp(v.size()), out(v.size());
-  for (int64_t y = 0; y < H; ++y)
-    for (int64_t x = 0; x < W; ++x) {
-      double s = 0;
-      for (int d = -1; d <= 1; ++d) s += k[d + 1] * v[y * W + at(x + d, W)];
-      tmp[y * W + x] = s;
-    }
-  for (int64_t y = 0; y < H; ++y)
-    for (int64_t x = 0; x < W; ++x) {
-      double s = 0;
-      for (int d = -1; d <= 1; ++d) s += k[d + 1] * tmp[at(y + d, H) * W + x];
-      out[y * W + x] = s;
-    }
-  return Tensor::from_vector(out, {H, W});
-}
+// GT / max GT, blurred as the training targets: (H, W) float32.
+Tensor normalised_truth(const Tensor& gt) { return io::blur_target(io::divide_by_max(gt)); }
 
 // Pearson correlation matrix (T, T) of the frames of a (T, H, W) stack.
 std::vector<double> correlation_matrix(const Tensor& stack) {
