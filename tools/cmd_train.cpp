@@ -9,7 +9,6 @@
 #include "train/sisr_trainer.h"
 
 namespace abbe::cli {
-namespace {
 
 // "model.safetensors" -> "model.best.safetensors" (the suffix is added when there is none).
 std::string best_path_for(const std::string& out) {
@@ -18,6 +17,8 @@ std::string best_path_for(const std::string& out) {
     return out.substr(0, out.size() - ext.size()) + ".best" + ext;
   return out + ".best.safetensors";
 }
+
+namespace {
 
 // The scale that makes GT = scale x LR, checked against --scale when given (scale > 0).
 int pair_scale(const Tensor& lr, const Tensor& gt, const std::string& lr_path,
@@ -69,6 +70,7 @@ std::string net_flag(const Args& args) {
 
 int run_train(const Args& args) {
   if (net_flag(args) == "spynet") return run_train_spynet(args);
+  if (net_flag(args) == "dpa_tisr") return run_train_dpa_tisr(args);
   std::string net = "sisr", lr_path, gt_path, out, best, resume, log_path, device = "auto";
   train::SisrTrainOptions o;
   int scale = 0;
@@ -79,7 +81,7 @@ int run_train(const Args& args) {
            "by its max; the last images are held out for validation (PSNR). Checkpoints are\n"
            "written atomically every --checkpoint-every steps and at the end (resume with\n"
            "--resume); the weights with the best validation PSNR go to --best.");
-  p.add("net", &net, "network (sisr; spynet: see abbe train --net spynet --help)");
+  p.add("net", &net, "network (sisr; for spynet and dpa_tisr see abbe train --net NAME --help)");
   p.add("lr-stack", &lr_path, "LR input stack (n,h,w)").meta("FILE").required();
   p.add("gt-stack", &gt_path, "ground-truth stack (n,fh,fw)").meta("FILE").required();
   p.add("out", &out, "checkpoint to write (last step, resumable)").meta("FILE").required();
@@ -113,7 +115,7 @@ int run_train(const Args& args) {
   add_device_flag(p, &device);
   if (!parse_or_help(p, args)) return 0;
   o.device = resolve_device(device);
-  if (net != "sisr") throw UsageError("--net: unknown net '" + net + "' (available: sisr, spynet)");
+  if (net != "sisr") throw UsageError("--net: unknown net '" + net + "' (available: sisr, spynet, dpa_tisr)");
   if (best.empty()) best = best_path_for(out);
   if (best == out) throw UsageError("--best must differ from --out");
   check_writable(out, "--out");

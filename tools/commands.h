@@ -20,7 +20,10 @@ int run_simulate(const Args& args);
 // abbe train --net spynet (tools/cmd_train_flow.cpp), abbe infer --net dpa_tisr's movie mode
 // (tools/cmd_infer_movie.cpp).
 int run_train_spynet(const Args& args);
+int run_train_dpa_tisr(const Args& args);
 int run_infer_dpa_tisr_movie(const Args& args);
+// "model.safetensors" -> "model.best.safetensors".
+std::string best_path_for(const std::string& out);
 // The value of --net in args ("--net X" or "--net=X"), or "": which parser a command uses.
 std::string net_flag(const Args& args);
 int run_train(const Args& args);
