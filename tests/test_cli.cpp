@@ -336,6 +336,37 @@ TEST_F(Cli, DpaTisrMovieWithConfidence) {
   EXPECT_FALSE(fs::exists(out + "5"));
 }
 
+// The DPA-TISR workflow on a toy scale: simulate -> pretrain SPyNet -> train (Bayesian, resumed)
+// -> infer with confidence -> eval.
+TEST_F(Cli, DpaTisrWorkflow) {
+  testing::TempDir dir;
+  const std::string movies = dir.file("movies"), spy = dir.file("spynet.safetensors"), ckpt = dir.file("dpa.safetensors");
+  std::string msg;
+  ASSERT_EQ(testing::run_abbe("simulate tisr --out " + movies + " --count 2 --frames 5 --size 48 --scale 2", &msg), 0)
+      << msg;
+  ASSERT_EQ(testing::run_abbe("train --net spynet --data " + movies + " --out " + spy + " --steps 2 --batch 2 --patch 16",
+                              &msg), 0) << msg;
+  const std::string net = " --scale 2 --channels 4 --extract-blocks 1 --prop-blocks 1 --recon-blocks 1 "
+                          "--deform-groups 2 --bayesian";
+  const std::string train = "train --net dpa_tisr --data " + movies + " --out " + ckpt + net +
+                            " --patch 12 --frames 3 --val-every 0 --spynet " + spy + " --log " + dir.file("t.jsonl");
+  ASSERT_EQ(testing::run_abbe(train + " --steps 2", &msg), 0) << msg;
+  EXPECT_TRUE(fs::exists(dir.file("dpa.best.safetensors")) && fs::exists(dir.file("dpa.loss.png")));
+  ASSERT_EQ(testing::run_abbe(train + " --steps 3 --resume " + ckpt, &msg), 0) << msg;
+  ASSERT_EQ(testing::run_abbe("infer --net dpa_tisr --weights " + ckpt + net + " --mc 2 " + movies +
+                              "/seq_0001/lr.tif " + dir.file("sr"), &msg), 0) << msg;
+  ASSERT_EQ(testing::run_abbe("eval --sr " + dir.file("sr") + " --gt " + movies + "/seq_0001/gt.tif --out " +
+                              dir.file("report"), &msg), 0) << msg;
+  EXPECT_TRUE(contains(msg, "ECE")) << msg;
+  // Data that is not there, or a mismatched config on resume: errors naming them.
+  EXPECT_EQ(testing::run_abbe("train --net dpa_tisr --data " + dir.file("nope") + " --out " + dir.file("x.safetensors"), &msg), 1);
+  EXPECT_TRUE(contains(msg, "nope")) << msg;
+  EXPECT_EQ(testing::run_abbe("train --net dpa_tisr --data " + movies + " --out " + dir.file("y.safetensors") +
+                              " --channels 8 --deform-groups 2 --patch 12 --frames 3 --steps 3 --resume " + ckpt, &msg), 1);
+  EXPECT_TRUE(contains(msg, "dpa.safetensors") && contains(msg, "feat_extract")) << msg;
+  EXPECT_FALSE(fs::exists(dir.file("y.safetensors")));
+}
+
 TEST_F(Cli, SimulateTisrWritesSequencesWithFlow) {
   testing::TempDir dir;
   const std::string out = dir.file("movies");
