@@ -145,6 +145,16 @@ Tensor flow_warp(const Tensor& x, const Tensor& flow, GridPadding padding = Grid
 
 // ---- losses (autograd/loss.cpp), mean over all elements ----
 Tensor l1_loss(const Tensor& pred, const Tensor& target);
+// ---- Bayesian DPA-TISR (autograd/laplace.cpp) ----
+// The Laplace NLL: mean over elements of |y - mu| / (b + 1e-6) + log(b + 1e-6); gradients for
+// mu, b and y (sign(0) = 0). b > 0 is the caller's (the net's sigmoid).
+Tensor laplace_nll(const Tensor& mu, const Tensor& b, const Tensor& y);
+// Monte Carlo statistics of M samples mus, bs (M, ...) -> (4, ...): the mean, sigma_model (std
+// over the samples, ddof 0), sigma_data (mean b) and the confidence
+// (1/M) sum_m [F_m(mean + e) - F_m(mean - e)], F_m(x) = 0.5 sign(x - mu_m)(1 - exp(-|x - mu_m| /
+// b_m)); e per pixel max(0.2 |mean|, e) when intensity_aware. Not differentiable (throws when an
+// input requires grad in grad mode). With M = 1 the confidence is 1 - exp(-e / b).
+Tensor mc_statistics(const Tensor& mus, const Tensor& bs, double e, bool intensity_aware);
 Tensor mse_loss(const Tensor& pred, const Tensor& target);
 
 }  // namespace abbe

@@ -55,37 +55,6 @@ CalibrationResult CalibrationAccumulator::result() const {
   return r;
 }
 
-Tensor mc_statistics(const Tensor& mus, const Tensor& bs, double e, bool intensity_aware) {
-  ABBE_CHECK(mus.dim() >= 1 && mus.shape() == bs.shape() && mus.size(0) >= 1,
-             "mc_statistics: mus ", describe(mus), " and bs ", describe(bs), " must be (M, ...) alike");
-  ABBE_CHECK(std::isfinite(e) && e > 0, "mc_statistics: e must be positive, got ", e);
-  const Tensor mu = mus.to(Device::cpu()).to(DType::f64).contiguous();
-  const Tensor b = bs.to(Device::cpu()).to(DType::f64).contiguous();
-  const int64_t M = mu.size(0), n = mu.numel() / M;
-  Shape shape = mu.shape();
-  shape[0] = 4;
-  Tensor out = Tensor::empty(shape, DType::f64);
-  const double* pm = mu.data<double>();
-  const double* pb = b.data<double>();
-  double* o = out.data<double>();
-  auto F = [](double x, double m, double s) {  // Laplace CDF minus 1/2
-    const double d = x - m;
-    return 0.5 * (d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0) * (1 - std::exp(-std::abs(d) / s));
-  };
-#pragma omp parallel for schedule(static) if (n > 16384)
-  for (int64_t i = 0; i < n; ++i) {
-    double mean = 0, var = 0, sd = 0, conf = 0;
-    for (int64_t m = 0; m < M; ++m) mean += pm[m * n + i], sd += pb[m * n + i];
-    mean /= double(M), sd /= double(M);
-    for (int64_t m = 0; m < M; ++m) var += (pm[m * n + i] - mean) * (pm[m * n + i] - mean);
-    const double ee = intensity_aware ? std::max(0.2 * std::abs(mean), e) : e;
-    for (int64_t m = 0; m < M; ++m)
-      conf += F(mean + ee, pm[m * n + i], pb[m * n + i]) - F(mean - ee, pm[m * n + i], pb[m * n + i]);
-    o[i] = mean, o[n + i] = std::sqrt(var / double(M)), o[2 * n + i] = sd, o[3 * n + i] = conf / double(M);
-  }
-  return out.to(mus.dtype());
-}
-
 void write_reliability_png(const std::string& path, const CalibrationResult& r, int size) {
   ABBE_CHECK(size >= 64 && size <= 4096, "reliability diagram: size must be 64..4096, got ", size);
   const int64_t S = size, margin = S / 10, plot = S - 2 * margin;

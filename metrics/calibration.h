@@ -50,13 +50,6 @@ class CalibrationAccumulator {
   std::array<double, kBins> conf_sum_{}, acc_sum_{};
 };
 
-// Monte Carlo statistics per pixel of M samples mus, bs (M, ...): (4, ...) holding the SR mean,
-// sigma_model (std over the samples, ddof 0), sigma_data (mean b) and the confidence
-// (1/M) sum_m [F_m(mean + e) - F_m(mean - e)], F_m(x) = 0.5 sign(x - mu_m)(1 - exp(-|x - mu_m| /
-// b_m)), e per pixel max(0.2 |mean|, e) when intensity_aware. Computed on the host in double,
-// returned in mus' dtype on the CPU. (For M = 1 the confidence is 1 - exp(-e / b).)
-Tensor mc_statistics(const Tensor& mus, const Tensor& bs, double e, bool intensity_aware);
-
 // The reliability diagram as a PNG: each kept bin's accuracy (bar) against its confidence, the
 // diagonal of perfect calibration, gaps between bars; size x size pixels. Atomic write.
 void write_reliability_png(const std::string& path, const CalibrationResult& r, int size = 320);

@@ -80,6 +80,9 @@ std::vector<OpCase> all_cases() {
          return dropout(v[0], 0.3, true, gen);
        }},
       {"l1_loss", "", {{3, 4}, {3, 4}}, [](V v) { return l1_loss(v[0], v[1]); }},
+      // b = sigmoid(.) as the Bayesian head makes it; y shifted away from mu (the kink of |y - mu|).
+      {"laplace_nll", "", {{2, 3, 4}, {2, 3, 4}, {2, 3, 4}},
+       [](V v) { return laplace_nll(v[0], sigmoid(v[1]), add_scalar(v[2], 3)); }},
       {"mse_loss", "", {{3, 4}, {3, 4}}, [](V v) { return mse_loss(v[0], v[1]); }},
       {"complex_abs", "", {{3, 4, 2}}, [](V v) { return complex_abs(v[0]); }},
       {"complex_angle", "", {{3, 4, 2}}, [](V v) { return complex_angle(v[0]); }},

@@ -4,7 +4,9 @@
 
 #include <filesystem>
 
+#include "autograd/ops.h"
 #include "data/safetensors.h"
+#include "graph/device.h"
 #include "graph/views.h"
 #include "metrics/calibration.h"
 #include "testing.h"
@@ -28,6 +30,12 @@ TEST(Calibration, McStatisticsMatchNumpy) {
   expect_close(mc_statistics(g("mc.mus"), g("mc.bs"), 0.04, false), g("mc.stats"), 1e-12, "e = 0.04");
   expect_close(mc_statistics(g("mc.mus"), g("mc.bs"), 0.04, true), g("mc.stats_intensity"), 1e-12,
                "intensity-aware");
+  // The CUDA kernel (emulated in CI), the same numbers.
+  if (kCudaBackend) {
+    const Tensor dev = mc_statistics(g("mc.mus").to(Device::cuda()), g("mc.bs").to(Device::cuda()), 0.04, true);
+    EXPECT_TRUE(dev.device().is_cuda());
+    expect_close(dev.to(Device::cpu()), g("mc.stats_intensity"), 1e-12, "cuda");
+  }
   // float32 in, float32 out, same numbers to float precision.
   expect_close(mc_statistics(g("mc.mus").to(DType::f32), g("mc.bs").to(DType::f32), 0.04, false),
                g("mc.stats"), 1e-6, "float32");

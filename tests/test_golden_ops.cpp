@@ -234,6 +234,8 @@ const std::map<std::string, Runner>& runners() {
        }},
 
       GOLDEN_LOSS(l1_loss), GOLDEN_LOSS(mse_loss),
+      {"laplace_nll",
+       [](const Inputs& in, const Json&) { return Outputs{laplace_nll(in.at("mu"), in.at("b"), in.at("target"))}; }},
 
       {"complex_abs", [](const Inputs& in, const Json&) { return Outputs{complex_abs(in.at("z"))}; }},
       {"complex_angle", [](const Inputs& in, const Json&) { return Outputs{complex_angle(in.at("z"))}; }},

@@ -50,10 +50,6 @@ std::string fmt(double v) {
 
 }  // namespace
 
-Tensor laplace_nll_loss(const Tensor& mu, const Tensor& b, const Tensor& y) {
-  const Tensor bb = add_scalar(b, 1e-6);
-  return mean(add(div(abs(sub(y, mu)), bb), log(bb)));
-}
 
 std::map<std::string, std::string> dpa_tisr_metadata(const DpaTisrConfig& c) {
   return {{"net", "dpa_tisr"},
@@ -220,7 +216,7 @@ void DpaTisrTrainer::run(const std::function<void(const DpaTisrStep&)>& on_step,
     gen_.set_offset(uint64_t(t) << kDropoutShift);
     adam_->set_lr(schedule_->lr_at(t - 1));
     const Tensor out = net_->forward(x);  // (B, F, C, fp, fp)
-    const Tensor loss = opt_.net.bayesian ? laplace_nll_loss(narrow(out, 2, 0, 1), narrow(out, 2, 1, 1), y)
+    const Tensor loss = opt_.net.bayesian ? laplace_nll(narrow(out, 2, 0, 1), narrow(out, 2, 1, 1), y)
                                           : l1_loss(out, y);
     const double lv = loss.item();
     if (!std::isfinite(lv))

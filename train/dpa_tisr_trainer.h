@@ -84,8 +84,4 @@ class DpaTisrTrainer {
 
 std::map<std::string, std::string> dpa_tisr_metadata(const DpaTisrConfig& cfg);
 
-// The spec's Laplace negative log-likelihood, mean over elements of |y - mu| / (b + 1e-6) +
-// log(b + 1e-6).
-Tensor laplace_nll_loss(const Tensor& mu, const Tensor& b, const Tensor& y);
-
 }  // namespace abbe::train

@@ -407,6 +407,11 @@ def loss():
         for s in ((2, 3, 4, 5), (7,), (3, 1, 2)):
             f.case(op, {}, lambda g, s=s: {"pred": g.u(s), "target": g.u(s)},
                    lambda pred, target, fn=fn: fn(pred, target))
+    # Bayesian DPA-TISR's Laplace NLL, the spec's formula in plain torch: b in (0.02, 0.5).
+    for s in ((2, 3, 4, 5), (1, 7, 1, 6, 6)):
+        # (inputs named apart from the case's output tensor "y")
+        f.case("laplace_nll", {}, lambda g, s=s: {"mu": g.u(s), "b": g.u(s, 0.02, 0.5), "target": g.u(s)},
+               lambda mu, b, target: ((target - mu).abs() / (b + 1e-6) + torch.log(b + 1e-6)).mean())
     return f
 
 
