@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <filesystem>
 #include <vector>
 
 #include "data/render.h"
@@ -106,6 +107,19 @@ std::vector<Point> structures(const TisrSimConfig& c, Generator& gen) {
 }
 
 }  // namespace
+
+std::vector<std::string> sequence_dirs(const std::string& dir, const std::string& what) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  require(fs::is_directory(dir, ec), what, ": '", dir, "' is not a directory");
+  std::vector<std::string> seqs;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.is_directory() && entry.path().filename().string().rfind("seq_", 0) == 0)
+      seqs.push_back(entry.path().string());
+  std::sort(seqs.begin(), seqs.end());
+  require(!seqs.empty(), what, ": no seq_*/ directories in '", dir, "' (abbe simulate tisr makes them)");
+  return seqs;
+}
 
 double tisr_photons(int snr) {
   require(snr >= 1 && snr <= 3, "simulate tisr: SNR level must be 1, 2 or 3, got ", snr);

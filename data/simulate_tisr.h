@@ -26,6 +26,8 @@
 // Deterministic: sequence `index` for `seed` draws from its own counter range, whatever else is
 // simulated.
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "graph/tensor.h"
 
@@ -63,5 +65,9 @@ struct TisrSequence {
 };
 
 TisrSequence simulate_sequence(const TisrSimConfig& cfg, uint64_t seed, int64_t index);
+
+// The seq_*/ directories under dir, as `abbe simulate tisr` writes them, sorted by name. Throws
+// abbe::Error (its message starting with `what`) when dir is not a directory or holds none.
+std::vector<std::string> sequence_dirs(const std::string& dir, const std::string& what);
 
 }  // namespace abbe::data

@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <limits>
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "data/normalize.h"
+#include "data/simulate_tisr.h"
 #include "data/tiff.h"
 #include "graph/views.h"
 #include "metrics/image_metrics.h"
@@ -64,15 +64,7 @@ std::map<std::string, std::string> dpa_tisr_metadata(const DpaTisrConfig& c) {
 }
 
 TisrSequences load_tisr_sequences(const std::string& dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) ABBE_FAIL("training data: '", dir, "' is not a directory");
-  std::vector<std::string> seqs;
-  for (const auto& entry : fs::directory_iterator(dir))
-    if (entry.is_directory() && entry.path().filename().string().rfind("seq_", 0) == 0)
-      seqs.push_back(entry.path().string());
-  std::sort(seqs.begin(), seqs.end());
-  if (seqs.empty()) ABBE_FAIL("training data: no seq_*/ directories in '", dir, "' (abbe simulate tisr makes them)");
+  const std::vector<std::string> seqs = data::sequence_dirs(dir, "training data");
   TisrSequences out;
   for (const std::string& s : seqs) {
     Tensor lr = io::read_tiff(s + "/lr.tif"), gt = io::read_tiff(s + "/gt.tif");

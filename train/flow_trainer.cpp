@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <limits>
 
 #include "autograd/node.h"
 #include "data/normalize.h"
+#include "data/simulate_tisr.h"
 #include "data/safetensors.h"
 #include "data/tiff.h"
 #include "graph/views.h"
@@ -24,16 +24,7 @@ constexpr uint64_t kDataStream = 0xC2B2AE3D27D4EB4Full;  // xor'ed into the seed
 }  // namespace
 
 FlowPairs load_flow_pairs(const std::string& dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) ABBE_FAIL("flow data: '", dir, "' is not a directory");
-  std::vector<std::string> seqs;
-  for (const auto& entry : fs::directory_iterator(dir))
-    if (entry.is_directory() && entry.path().filename().string().rfind("seq_", 0) == 0)
-      seqs.push_back(entry.path().string());
-  std::sort(seqs.begin(), seqs.end());
-  if (seqs.empty())
-    ABBE_FAIL("flow data: no seq_*/ directories in '", dir, "' (made by abbe simulate tisr)");
+  const std::vector<std::string> seqs = data::sequence_dirs(dir, "flow data");
   FlowPairs out;
   for (const std::string& s : seqs) {
     const Tensor lr = io::read_tiff(s + "/lr.tif");
