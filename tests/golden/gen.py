@@ -98,6 +98,11 @@ class Family:
                 g = torch.zeros_like(inputs[k])
             self.tensors.append((f"{name}.grad.{k}", g))
         self.cases.append((name, params))
+        # An input named like an output ("y", "gy") would silently overwrite it in the header.
+        names = [n for n, _ in self.tensors]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        assert not dup, f"{name}: tensor names used twice: {dup} (rename the inputs)"
+
 
     def write(self):
         meta = {
