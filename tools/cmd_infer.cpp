@@ -50,11 +50,11 @@ int run_infer_dpa_tisr(const Args& args) {
            "Run DPA-TISR over a TIFF stack (T pages of h x w, T >= 2) as one sequence and write every\n"
            "output frame and channel as float32 pages (T x C pages of fh x fw; C = 2 for --bayesian:\n"
            "mu then b). The config flags must match the weights (abbe model info lists what they\n"
-           "hold). Without --raw the stack is min-max normalised as in training; --raw feeds the\n"
-           "values as they are: a plain forward, dropout off, to compare with other implementations.");
+           "hold). The values go in as they are: a plain forward, dropout off, to compare with other\n"
+           "implementations. (Without --raw, abbe infer --net dpa_tisr runs the movie mode.)");
   p.add("net", &net_name, "network (dpa_tisr)");
   p.add("weights", &weights, "weights file (safetensors, abbe names)").meta("FILE").required();
-  p.toggle("raw", &raw_mode, "no normalisation: feed the frames as they are");
+  p.toggle("raw", &raw_mode, "required here: this is the raw mode");
   add_dpa_tisr_flags(p, &cfg);
   add_device_flag(p, &device);
   p.positional("IN.tif", &in, "input stack (T, h, w)");
@@ -71,7 +71,7 @@ int run_infer_dpa_tisr(const Args& args) {
   train::load_weights(weights, net);
   net.eval();
   net.to(dev);
-  const Tensor x = raw_mode ? stack.to(DType::f32).contiguous() : io::min_max(stack);
+  const Tensor x = stack.to(DType::f32).contiguous();
   const auto t0 = std::chrono::steady_clock::now();
   Tensor y;
   {
